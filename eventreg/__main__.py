@@ -1,0 +1,3 @@
+from eventreg.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""The root Typer application: global options, error handling, one group per module."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from eventreg import __version__
+from eventreg.context import AppState, set_state, state
+from eventreg.errors import EXIT_AUTH, EXIT_DATABASE, EXIT_DOMAIN, EventregError
+
+
+def _database_error(exc: BaseException) -> tuple[str, int] | None:
+    """Map psycopg failures that reach the top to a line and an exit code."""
+    module = type(exc).__module__
+    if not module.startswith("psycopg"):
+        return None
+    import psycopg
+
+    from eventreg.db.connection import first_line
+
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return "the database is not set up: run `eventreg db migrate` first", EXIT_DATABASE
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return f"the database took too long and the statement was cancelled: {first_line(exc)}", EXIT_DOMAIN
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return f"the database role may not do this: {first_line(exc)}", EXIT_AUTH
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return f"lost the database connection, nothing was changed: {first_line(exc)}", EXIT_DATABASE
+    return f"database error: {first_line(exc)}", EXIT_DOMAIN
+
+
+class EventregGroup(TyperGroup):
+    """Turns every error into one line on stderr and a documented exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from eventreg.output import error
+
+        try:
+            return super().invoke(ctx)
+        except EventregError as exc:
+            if state().debug:
+                raise
+            error(exc.message)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if state().debug or _is_click_exception(exc):
+                raise
+            mapped = _database_error(exc)
+            if mapped is None:
+                error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+                raise typer.Exit(EXIT_DOMAIN) from None
+            error(mapped[0])
+            raise typer.Exit(mapped[1]) from None
+
+
+def _is_click_exception(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("typer._click", "click"))
+
+
+app = typer.Typer(
+    cls=EventregGroup,
+    name="eventreg",
+    help="Event registration on PostgreSQL: events, registrations, waitlists, attendance.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"eventreg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="Which database URL to use: dev, test or prod.", envvar="EVENTREG_ENV"),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """eventreg: run event registration for your organisation on PostgreSQL.
+
+    Example: [bold]eventreg event list[/bold]
+    """
+    set_state(AppState(env=env, debug=debug))
+
+
+def _register_groups() -> None:
+    from eventreg.db.commands import app as db_app
+
+    app.add_typer(db_app, name="db")
+
+
+_register_groups()
+
+
+def main() -> None:
+    app(prog_name="eventreg")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,2 @@
+DROP TABLE auth_failures;
+DROP TABLE sessions;

@@ -1,0 +1,2 @@
+DROP TABLE registrations;
+DROP SEQUENCE waitlist_rank_seq;

@@ -1,0 +1,1 @@
+DELETE FROM events WHERE slug IN ('welcome-social', 'python-workshop', 'spring-hackathon');
