@@ -99,8 +99,14 @@ def root(
 
 
 def _register_groups() -> None:
+    from eventreg.admin.commands import app as admin_app
+    from eventreg.auth.commands import app as auth_app
     from eventreg.db.commands import app as db_app
+    from eventreg.users.commands import app as user_app
 
+    app.add_typer(user_app, name="user")
+    app.add_typer(auth_app, name="auth")
+    app.add_typer(admin_app, name="admin")
     app.add_typer(db_app, name="db")
 
 

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS seed_history (
     batch_id   bigint NOT NULL REFERENCES seed_batches (id) ON DELETE CASCADE,
     checksum   text NOT NULL,
     row_count  integer NOT NULL,
+    table_oid  oid,  -- the seeded table as it was: a rollback that drops it voids the entry
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 """
@@ -59,10 +60,23 @@ class SeedRunner:
         self.report = report
 
     def _applied(self, conn: Any) -> dict[str, dict[str, Any]]:
+        """Applied seeds; one whose table a rollback has since dropped counts as pending."""
         if not conn.execute("SELECT to_regclass('seed_history') IS NOT NULL AS ok").fetchone()["ok"]:
             return {}
-        rows = conn.execute("SELECT * FROM seed_history ORDER BY name").fetchall()
-        return {row["name"]: row for row in rows}
+        rows = conn.execute(
+            "SELECT h.*, h.table_oid IS NULL OR EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = h.table_oid)"
+            " AS table_alive FROM seed_history h ORDER BY name"
+        ).fetchall()
+        return {row["name"]: row for row in rows if row["table_alive"]}
+
+    def _forget_dropped(self, conn: Any) -> None:
+        applied = self._applied(conn)
+        stale = [r["name"] for r in conn.execute("SELECT name FROM seed_history").fetchall()
+                 if r["name"] not in applied]
+        if stale:
+            conn.execute("DELETE FROM seed_history WHERE name = ANY(%s)", (stale,))
+            conn.execute("DELETE FROM seed_batches b WHERE NOT EXISTS"
+                         " (SELECT 1 FROM seed_history h WHERE h.batch_id = b.id)")
 
     def status(self) -> list[dict[str, Any]]:
         with connect(self.url) as conn:
@@ -97,6 +111,7 @@ class SeedRunner:
 
         with tooling_lock(self.url, "seed", self.lock_timeout), connect(self.url) as conn:
             conn.execute(HISTORY_DDL)
+            self._forget_dropped(conn)
             applied = self._applied(conn)
             todo = [f for f in self._select(only) if f.name not in applied]
             done: list[tuple[SqlFile, int]] = []
@@ -116,8 +131,9 @@ class SeedRunner:
                     except psycopg.Error as exc:
                         raise SeedFailed(f"{file.name} failed, nothing was seeded: {first_line(exc)}") from exc
                     conn.execute(
-                        "INSERT INTO seed_history (name, batch_id, checksum, row_count) VALUES (%s, %s, %s, %s)",
-                        (file.name, batch, file.checksum(), rows),
+                        "INSERT INTO seed_history (name, batch_id, checksum, row_count, table_oid)"
+                        " VALUES (%s, %s, %s, %s, to_regclass(%s))",
+                        (file.name, batch, file.checksum(), rows, table),
                     )
                     done.append((file, rows))
             for file, rows in done:

@@ -1,0 +1,70 @@
+"""SQL for users and their security questions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Conn = Any  # a psycopg connection returning dict rows
+
+USER_COLUMNS = "id, email, name, role, is_active, locked_until, created_at, updated_at"
+
+
+def insert_user(conn: Conn, email: str, name: str, role: str, password_hash: str | None) -> dict[str, Any]:
+    return conn.execute(
+        f"INSERT INTO users (email, name, role, password_hash) VALUES (%s, %s, %s, %s)"
+        f" RETURNING {USER_COLUMNS}",
+        (email, name, role, password_hash),
+    ).fetchone()
+
+
+def by_id(conn: Conn, user_id: int) -> dict[str, Any] | None:
+    return conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,)).fetchone()
+
+
+def by_email(conn: Conn, email: str, lock: bool = False) -> dict[str, Any] | None:
+    """Case-insensitive, served by the unique index on lower(email)."""
+    suffix = " FOR UPDATE" if lock else ""
+    return conn.execute(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%s){suffix}",
+        (email,),
+    ).fetchone()
+
+
+def update_name(conn: Conn, user_id: int, name: str) -> dict[str, Any]:
+    return conn.execute(
+        f"UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {USER_COLUMNS}",
+        (name, user_id),
+    ).fetchone()
+
+
+def set_password_hash(conn: Conn, user_id: int, password_hash: str | None) -> None:
+    conn.execute(
+        "UPDATE users SET password_hash = %s, locked_until = NULL, updated_at = now() WHERE id = %s",
+        (password_hash, user_id),
+    )
+
+
+def password_hash(conn: Conn, user_id: int) -> str | None:
+    row = conn.execute("SELECT password_hash FROM users WHERE id = %s", (user_id,)).fetchone()
+    return row["password_hash"] if row else None
+
+
+def replace_questions(conn: Conn, user_id: int, pairs: list[tuple[str, str]]) -> None:
+    conn.execute("DELETE FROM security_questions WHERE user_id = %s", (user_id,))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO security_questions (user_id, question, answer_hash) VALUES (%s, %s, %s)",
+            [(user_id, question, answer_hash) for question, answer_hash in pairs],
+        )
+
+
+def questions(conn: Conn, user_id: int) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT id, question, answer_hash FROM security_questions WHERE user_id = %s ORDER BY id",
+        (user_id,),
+    ).fetchall()
+
+
+def admin_exists(conn: Conn) -> bool:
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin') AS yes").fetchone()
+    return bool(row["yes"])
