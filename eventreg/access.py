@@ -73,3 +73,23 @@ def signed_in() -> Iterator[tuple[psycopg.Connection, Actor]]:
     with context.connection() as conn:
         actor = service.authenticate(conn, settings, token.value if token else None, role)
         yield conn, actor
+
+
+@contextmanager
+def maybe_signed_in() -> Iterator[tuple[psycopg.Connection, Actor | None]]:
+    """For public commands that show more to a signed-in user (staff see drafts).
+    A missing or invalid token means an anonymous caller, not an error."""
+    from eventreg import context
+    from eventreg.auth import service, token_store
+    from eventreg.errors import EventregError
+
+    settings = context.settings()
+    with context.connection() as conn:
+        actor = None
+        try:
+            token = token_store.load(settings, context.database_url())
+            if token is not None:
+                actor = service.authenticate(conn, settings, token.value, STUDENT)
+        except EventregError:
+            actor = None
+        yield conn, actor

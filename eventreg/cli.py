@@ -102,10 +102,16 @@ def _register_groups() -> None:
     from eventreg.admin.commands import app as admin_app
     from eventreg.auth.commands import app as auth_app
     from eventreg.db.commands import app as db_app
+    from eventreg.events.commands import app as event_app
+    from eventreg.registration.commands import app as register_app
     from eventreg.users.commands import app as user_app
+    from eventreg.waitlist.commands import app as waitlist_app
 
     app.add_typer(user_app, name="user")
     app.add_typer(auth_app, name="auth")
+    app.add_typer(event_app, name="event")
+    app.add_typer(register_app, name="register")
+    app.add_typer(waitlist_app, name="waitlist")
     app.add_typer(admin_app, name="admin")
     app.add_typer(db_app, name="db")
 

@@ -261,3 +261,29 @@ def server_stop() -> None:
         output.message("Stopped the embedded PostgreSQL server.")
     else:
         output.message("The embedded PostgreSQL server is not running.")
+
+
+@app.command()
+@declare(OPERATOR)
+def doctor(as_json: Json = False) -> None:
+    """Check the registration invariants (read-only); exit code 1 when any is violated.
+
+    Example: [bold]eventreg db doctor[/bold]
+    """
+    from eventreg.db.doctor import run_checks
+    from eventreg.errors import DomainError
+
+    with context.connection() as conn:
+        results = run_checks(conn)
+    bad = sum(len(r["violations"]) for r in results)
+    if as_json:
+        output.emit_json({"ok": bad == 0, "violations": bad, "checks": results})
+    else:
+        for result in results:
+            mark = "ok  " if result["ok"] else "FAIL"
+            output.data_line(f"{mark} {result['rule']}")
+            for violation in result["violations"]:
+                output.data_line(f"       {violation}")
+    if bad:
+        raise DomainError(f"{bad} invariant violation(s) found")
+    output.message("All invariants hold.")
