@@ -180,8 +180,10 @@ def login_as(cli: Cli, conn: psycopg.Connection, settings: Any) -> Callable[...,
     """Create a user with a role and log the CLI in as them."""
 
     def log_in(role: str = "student", email: str | None = None) -> dict[str, Any]:
+        from eventreg.users import repository
+
         address = email or f"{role}-{uuid.uuid4().hex[:6]}@example.edu"
-        user = make_user(conn, settings, address, role)
+        user = repository.by_email(conn, address) or make_user(conn, settings, address, role)
         result = cli("auth", "login", "--email", address, "--password-stdin", input=PASSWORD + "\n")
         assert result.exit_code == 0, result.output
         return user
