@@ -60,7 +60,7 @@ def required_role() -> str:
 
 
 @contextmanager
-def signed_in() -> Iterator[tuple[psycopg.Connection, Actor]]:
+def signed_in() -> Iterator[tuple[psycopg.Connection[dict[str, Any]], Actor]]:
     """The command's connection and the verified acting user, at the declared role."""
     from eventreg import context
     from eventreg.auth import service, token_store
@@ -76,7 +76,7 @@ def signed_in() -> Iterator[tuple[psycopg.Connection, Actor]]:
 
 
 @contextmanager
-def maybe_signed_in() -> Iterator[tuple[psycopg.Connection, Actor | None]]:
+def maybe_signed_in() -> Iterator[tuple[psycopg.Connection[dict[str, Any]], Actor | None]]:
     """For public commands that show more to a signed-in user (staff see drafts).
     A missing or invalid token means an anonymous caller, not an error."""
     from eventreg import context

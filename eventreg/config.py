@@ -64,9 +64,7 @@ class Settings:
         """The JWT signing secret; in embedded mode one is made once and kept 0600."""
         if self.jwt_secret:
             if self.env == "prod" and len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
-                raise InvalidInput(
-                    f"JWT_SECRET must be at least {MIN_PROD_SECRET_BYTES} bytes in --env prod"
-                )
+                raise InvalidInput(f"JWT_SECRET must be at least {MIN_PROD_SECRET_BYTES} bytes in --env prod")
             return self.jwt_secret
         if not self.embedded:
             raise InvalidInput("JWT_SECRET is not set (environment or .env)")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eventreg.config import Settings, load_settings
 
@@ -53,7 +53,7 @@ def database_url() -> str:
 
 
 @contextmanager
-def connection() -> Iterator[psycopg.Connection]:
+def connection() -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A connection for one command, closed when the command ends."""
     from eventreg.db.connection import connect
 

@@ -37,9 +37,7 @@ def text(label: str) -> str:
     return value
 
 
-def questions_and_answers(
-    questions: list[str], from_stdin: bool, minimum: int = 2
-) -> list[tuple[str, str]]:
+def questions_and_answers(questions: list[str], from_stdin: bool, minimum: int = 2) -> list[tuple[str, str]]:
     """Pairs of (question, answer). Questions come from --question or a prompt;
     answers from hidden prompts, or one a line on stdin in question order."""
     asked = list(questions)

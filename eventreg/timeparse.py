@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from eventreg.errors import InvalidInput
 
@@ -23,4 +23,4 @@ def parse_time(value: str, label: str = "time") -> datetime:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

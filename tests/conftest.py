@@ -73,9 +73,7 @@ def create_database(admin_url: str, name: str, template: str | None = None) -> s
     with psycopg.connect(admin_url, autocommit=True) as conn:
         query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
-            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
+            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
         conn.execute(query)
     return db_url(admin_url, name)
 
@@ -165,13 +163,19 @@ def cli(env: Path) -> Cli:
     return Cli()
 
 
-def make_user(conn: psycopg.Connection, settings: Any, email: str, role: str = "student",
-              name: str | None = None) -> dict[str, Any]:
+def make_user(
+    conn: psycopg.Connection, settings: Any, email: str, role: str = "student", name: str | None = None
+) -> dict[str, Any]:
     from eventreg.auth import service
 
     return service.sign_up(
-        conn, settings, email, name or email.split("@")[0].title(), PASSWORD,
-        [("What is your favourite colour?", "Blue"), ("First pet?", "Rex")], role=role,
+        conn,
+        settings,
+        email,
+        name or email.split("@")[0].title(),
+        PASSWORD,
+        [("What is your favourite colour?", "Blue"), ("First pet?", "Rex")],
+        role=role,
     )
 
 

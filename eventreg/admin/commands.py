@@ -11,9 +11,7 @@ from eventreg.access import PUBLIC, declare
 
 app = typer.Typer(help="Administration: admin accounts, users, registrations, capacities.", no_args_is_help=True)
 
-PasswordStdin = Annotated[
-    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-]
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")]
 
 
 @app.command()
@@ -32,4 +30,6 @@ def bootstrap(
     password = prompts.secret("password", password_stdin, confirm=True)
     with context.connection() as conn:
         user = service.bootstrap_admin(conn, context.settings(), email, name, password)
-    output.message(f"Created the first admin, {user['email']}. Log in with: eventreg auth login --email {user['email']}")
+    output.message(
+        f"Created the first admin, {user['email']}. Log in with: eventreg auth login --email {user['email']}"
+    )

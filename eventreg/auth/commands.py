@@ -11,9 +11,7 @@ from eventreg.access import PUBLIC, STUDENT, declare, signed_in
 
 app = typer.Typer(help="Sign up, log in and out, passwords and sessions.", no_args_is_help=True)
 
-PasswordStdin = Annotated[
-    bool, typer.Option("--password-stdin", help="Read secrets from standard input, one a line.")
-]
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read secrets from standard input, one a line.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -40,7 +38,9 @@ def register(
     pairs = prompts.questions_and_answers(question or [], password_stdin)
     with context.connection() as conn:
         user = service.sign_up(conn, context.settings(), email, name, password, pairs)
-    output.message(f"Created account {user['email']} (student). Log in with: eventreg auth login --email {user['email']}")
+    output.message(
+        f"Created account {user['email']} (student). Log in with: eventreg auth login --email {user['email']}"
+    )
 
 
 @app.command()
@@ -99,8 +99,12 @@ def status(as_json: Json = False) -> None:
         output.emit_json(info)
         return
     output.details(
-        [("User", f"{info['name']} <{info['email']}>"), ("Role", info["role"]),
-         ("Expires", info["expires_at"]), ("Token stored in", info["token_storage"])],
+        [
+            ("User", f"{info['name']} <{info['email']}>"),
+            ("Role", info["role"]),
+            ("Expires", info["expires_at"]),
+            ("Token stored in", info["token_storage"]),
+        ],
         title="Session",
     )
 

@@ -9,9 +9,7 @@ Conn = Any
 
 
 def insert_session(conn: Conn, jti: str, user_id: int, expires_at: datetime) -> None:
-    conn.execute(
-        "INSERT INTO sessions (jti, user_id, expires_at) VALUES (%s, %s, %s)", (jti, user_id, expires_at)
-    )
+    conn.execute("INSERT INTO sessions (jti, user_id, expires_at) VALUES (%s, %s, %s)", (jti, user_id, expires_at))
 
 
 def session_with_user(conn: Conn, jti: str) -> dict[str, Any] | None:
@@ -62,7 +60,5 @@ def clear_failures(conn: Conn, user_id: int) -> None:
 
 
 def is_locked(conn: Conn, user_id: int) -> datetime | None:
-    row = conn.execute(
-        "SELECT locked_until FROM users WHERE id = %s AND locked_until > now()", (user_id,)
-    ).fetchone()
+    row = conn.execute("SELECT locked_until FROM users WHERE id = %s AND locked_until > now()", (user_id,)).fetchone()
     return row["locked_until"] if row else None

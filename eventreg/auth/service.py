@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from eventreg.access import ADMIN, ROLE_RANK
@@ -50,7 +50,7 @@ def authenticate(conn: Any, settings: Settings, token: str | None, required: str
         raise NotLoggedIn("the session is not known to this database: run eventreg auth login")
     if row["revoked_at"] is not None:
         raise NotLoggedIn(tokens.EXPIRED)
-    if row["expires_at"] <= datetime.now(timezone.utc):
+    if row["expires_at"] <= datetime.now(UTC):
         raise NotLoggedIn(tokens.EXPIRED)
     if not row["is_active"]:
         raise NotLoggedIn("this account is deactivated")
@@ -66,8 +66,14 @@ def require(actor: Actor, role: str) -> None:
 
 
 def sign_up(
-    conn: Any, settings: Settings, email: str, name: str, password: str,
-    questions: list[tuple[str, str]], role: str = "student", actor_id: int | None = None,
+    conn: Any,
+    settings: Settings,
+    email: str,
+    name: str,
+    password: str,
+    questions: list[tuple[str, str]],
+    role: str = "student",
+    actor_id: int | None = None,
 ) -> dict[str, Any]:
     passwords.check_password_rules(password)
     hashed_questions = users.clean_questions(questions, settings.bcrypt_rounds) if questions else []
@@ -130,8 +136,11 @@ def session_info(conn: Any, settings: Settings, token: str) -> dict[str, Any]:
     claims = tokens.decode(settings.secret(), token)
     actor = authenticate(conn, settings, token, "student")
     return {
-        "id": actor.id, "email": actor.email, "name": actor.name, "role": actor.role,
-        "expires_at": datetime.fromtimestamp(claims["exp"], timezone.utc),
+        "id": actor.id,
+        "email": actor.email,
+        "name": actor.name,
+        "role": actor.role,
+        "expires_at": datetime.fromtimestamp(claims["exp"], UTC),
     }
 
 

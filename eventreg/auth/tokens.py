@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventreg.errors import NotLoggedIn
@@ -15,7 +15,7 @@ EXPIRED = "Session expired, run eventreg auth login"
 def issue(secret: str, user_id: int, role: str, hours: float) -> tuple[str, dict[str, Any]]:
     import jwt
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
         "role": role,
@@ -32,7 +32,9 @@ def decode(secret: str, token: str) -> dict[str, Any]:
 
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM],
+            token,
+            secret,
+            algorithms=[ALGORITHM],
             options={"require": ["sub", "role", "iat", "exp", "jti"]},
         )
     except jwt.ExpiredSignatureError:

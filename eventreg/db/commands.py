@@ -13,23 +13,29 @@ from eventreg.db.files import SqlFile, packaged_dir
 
 app = typer.Typer(help="Database tooling: migrations, seeds, the embedded server, checks.", no_args_is_help=True)
 seed_app = typer.Typer(help="Load or undo sample data.")
-server_app = typer.Typer(help="The embedded PostgreSQL server (used when no DATABASE_URL is set).", no_args_is_help=True)
+server_app = typer.Typer(
+    help="The embedded PostgreSQL server (used when no DATABASE_URL is set).", no_args_is_help=True
+)
 app.add_typer(seed_app, name="seed")
 app.add_typer(server_app, name="server")
 
 MigrationsDir = Annotated[
     Path | None,
-    typer.Option("--migrations-dir", envvar="EVENTREG_MIGRATIONS_DIR",
-                 help="Folder with up/ and down/ (default: the migrations shipped with eventreg)."),
+    typer.Option(
+        "--migrations-dir",
+        envvar="EVENTREG_MIGRATIONS_DIR",
+        help="Folder with up/ and down/ (default: the migrations shipped with eventreg).",
+    ),
 ]
 SeedersDir = Annotated[
     Path | None,
-    typer.Option("--seeders-dir", envvar="EVENTREG_SEEDERS_DIR",
-                 help="Folder with sql/ and undo/ (default: the seeds shipped with eventreg)."),
+    typer.Option(
+        "--seeders-dir",
+        envvar="EVENTREG_SEEDERS_DIR",
+        help="Folder with sql/ and undo/ (default: the seeds shipped with eventreg).",
+    ),
 ]
-LockTimeout = Annotated[
-    float, typer.Option("--lock-timeout", help="Seconds to wait for another run to finish.")
-]
+LockTimeout = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another run to finish.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -97,9 +103,7 @@ def migrate(
 @declare(OPERATOR)
 def rollback(
     steps: Annotated[int | None, typer.Option("--steps", help="How many migrations to revert (default 1).")] = None,
-    to: Annotated[
-        str | None, typer.Option("--to", help="Revert everything after this version (0 for all).")
-    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Revert everything after this version (0 for all).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL that would run.")] = False,
     lock_timeout: LockTimeout = 60.0,
     migrations_dir: MigrationsDir = None,
@@ -152,9 +156,7 @@ def new(
 def _seed_runner(directory: Path | None, lock_timeout: float = 60.0):  # type: ignore[no-untyped-def]
     from eventreg.db.seeds import SeedRunner
 
-    return SeedRunner(
-        context.database_url(), directory or packaged_dir("seeders"), lock_timeout, report=_report
-    )
+    return SeedRunner(context.database_url(), directory or packaged_dir("seeders"), lock_timeout, report=_report)
 
 
 @seed_app.callback(invoke_without_command=True)
@@ -195,8 +197,14 @@ def seed_status(as_json: Json = False, seeders_dir: SeedersDir = None) -> None:
         return
     output.table(
         rows,
-        [("name", "Seed"), ("table", "Table"), ("state", "State"), ("batch", "Batch"),
-         ("rows", "Rows"), ("applied_at", "Applied")],
+        [
+            ("name", "Seed"),
+            ("table", "Table"),
+            ("state", "State"),
+            ("batch", "Batch"),
+            ("rows", "Rows"),
+            ("applied_at", "Applied"),
+        ],
         title="Seeds",
         empty="No seed files found.",
     )

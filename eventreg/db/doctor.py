@@ -77,6 +77,5 @@ def run_checks(conn: Any) -> list[dict[str, Any]]:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for name, rule, query in CHECKS:
             rows = conn.execute(query).fetchall()
-            results.append({"check": name, "rule": rule, "ok": not rows,
-                            "violations": [row["detail"] for row in rows]})
+            results.append({"check": name, "rule": rule, "ok": not rows, "violations": [row["detail"] for row in rows]})
     return results

@@ -49,9 +49,7 @@ class SqlFile:
 
     @property
     def no_transaction(self) -> bool:
-        return any(
-            line.strip().lower() == NO_TRANSACTION_MARK for line in self.text().splitlines()[:5]
-        )
+        return any(line.strip().lower() == NO_TRANSACTION_MARK for line in self.text().splitlines()[:5])
 
 
 def discover(directory: Path) -> list[SqlFile]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 def append_log(path: Path, entry: dict[str, Any]) -> None:
     """Rewrite the log atomically (temp file + rename) with one more entry."""
     entries = read_log(path)
-    entries.append({"at": datetime.now(timezone.utc).isoformat(), **entry})
+    entries.append({"at": datetime.now(UTC).isoformat(), **entry})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".migration-log-")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from eventreg.db.connection import connect
 from eventreg.errors import DomainError
@@ -20,14 +20,12 @@ LOCK_OBJECT = 1
 
 @contextmanager
 def tooling_lock(url: str, operation: str, timeout: float) -> Iterator[None]:
-    since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    since = datetime.now(UTC).isoformat(timespec="seconds")
     conn = connect(url, application_name=f"eventreg {operation} since {since}")
     try:
         deadline = time.monotonic() + max(timeout, 0)
         while True:
-            row = conn.execute(
-                "SELECT pg_try_advisory_lock(%s, %s) AS got", (LOCK_CLASS, LOCK_OBJECT)
-            ).fetchone()
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS got", (LOCK_CLASS, LOCK_OBJECT)).fetchone()
             if row and row["got"]:
                 break
             if time.monotonic() >= deadline:

@@ -97,9 +97,7 @@ class MigrationRunner:
                 assert file is not None
                 states.append(MigrationState(version, file.name, "pending", checksum=file.checksum()))
             elif file is None:
-                states.append(
-                    MigrationState(version, row["name"], "missing", row["applied_at"], row["checksum"])
-                )
+                states.append(MigrationState(version, row["name"], "missing", row["applied_at"], row["checksum"]))
             else:
                 state = "applied" if file.checksum() == row["checksum"] else "modified"
                 states.append(MigrationState(version, file.name, state, row["applied_at"], row["checksum"]))
@@ -120,11 +118,12 @@ class MigrationRunner:
         if to is not None and to not in known:
             raise NotFound(f"no migration with version {to}")
         if not allow_modified:
-            modified = [f.name for f in files if f.version in applied and applied[f.version]["checksum"] != f.checksum()]
+            modified = [
+                f.name for f in files if f.version in applied and applied[f.version]["checksum"] != f.checksum()
+            ]
             if modified:
                 raise DomainError(
-                    f"applied migration changed on disk: {', '.join(modified)} "
-                    "(restore it, or pass --allow-modified)"
+                    f"applied migration changed on disk: {', '.join(modified)} (restore it, or pass --allow-modified)"
                 )
         pending = [f for f in files if f.version not in applied]
         if to is not None:

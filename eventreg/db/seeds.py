@@ -44,11 +44,15 @@ def _quiet(kind: str, file: SqlFile, info: dict[str, Any]) -> None:
     return None
 
 
+def _scalar(conn: Any, query: Any, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return None if row is None else next(iter(row.values()))
+
+
 def _count(conn: Any, table: str) -> int:
     from psycopg import sql
 
-    query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(*table.split(".")))
-    return int(conn.execute(query).fetchone()["n"])
+    return int(_scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table.split(".")))))
 
 
 class SeedRunner:
@@ -71,12 +75,14 @@ class SeedRunner:
 
     def _forget_dropped(self, conn: Any) -> None:
         applied = self._applied(conn)
-        stale = [r["name"] for r in conn.execute("SELECT name FROM seed_history").fetchall()
-                 if r["name"] not in applied]
+        stale = [
+            r["name"] for r in conn.execute("SELECT name FROM seed_history").fetchall() if r["name"] not in applied
+        ]
         if stale:
             conn.execute("DELETE FROM seed_history WHERE name = ANY(%s)", (stale,))
-            conn.execute("DELETE FROM seed_batches b WHERE NOT EXISTS"
-                         " (SELECT 1 FROM seed_history h WHERE h.batch_id = b.id)")
+            conn.execute(
+                "DELETE FROM seed_batches b WHERE NOT EXISTS (SELECT 1 FROM seed_history h WHERE h.batch_id = b.id)"
+            )
 
     def status(self) -> list[dict[str, Any]]:
         with connect(self.url) as conn:
@@ -118,9 +124,7 @@ class SeedRunner:
             if not todo:
                 return done
             with conn.transaction():
-                batch = conn.execute(
-                    "INSERT INTO seed_batches (applied_by) VALUES (%s) RETURNING id", (_who(),)
-                ).fetchone()["id"]
+                batch = _scalar(conn, "INSERT INTO seed_batches (applied_by) VALUES (%s) RETURNING id", (_who(),))
                 for file in todo:
                     table = file.header("table")
                     self.report("seeding", file, {"table": table})
@@ -137,8 +141,11 @@ class SeedRunner:
                     )
                     done.append((file, rows))
             for file, rows in done:
-                self.report("seeded", file, {"table": file.header("table"), "rows": rows,
-                                             "label": file.header("label") or "rows"})
+                self.report(
+                    "seeded",
+                    file,
+                    {"table": file.header("table"), "rows": rows, "label": file.header("label") or "rows"},
+                )
             return done
 
     def undo(self) -> list[SqlFile]:
@@ -147,7 +154,7 @@ class SeedRunner:
         with tooling_lock(self.url, "seed undo", self.lock_timeout), connect(self.url) as conn:
             if not self._applied(conn):
                 return []
-            batch = conn.execute("SELECT max(id) AS id FROM seed_batches").fetchone()["id"]
+            batch = _scalar(conn, "SELECT max(id) FROM seed_batches")
             names = [
                 r["name"]
                 for r in conn.execute(

@@ -19,8 +19,12 @@ UserRef = Annotated[str, typer.Argument(help="The user's email or id.")]
 Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the event's history.")]
 
 LIST_COLUMNS = [
-    ("slug", "Event"), ("title", "Title"), ("starts", "Starts"), ("status", "Status"),
-    ("fill", "Registered"), ("waitlist", "Waitlist"),
+    ("slug", "Event"),
+    ("title", "Title"),
+    ("starts", "Starts"),
+    ("status", "Status"),
+    ("fill", "Registered"),
+    ("waitlist", "Waitlist"),
 ]
 
 
@@ -38,8 +42,12 @@ def _show_event(event: dict[str, Any]) -> None:
     data = event_json(event)
     output.details(
         [
-            ("Title", data["title"]), ("Slug", data["slug"]), ("Status", data["status"]),
-            ("Starts", data["starts_at"]), ("Ends", data["ends_at"]), ("Location", data["location"]),
+            ("Title", data["title"]),
+            ("Slug", data["slug"]),
+            ("Status", data["status"]),
+            ("Starts", data["starts_at"]),
+            ("Ends", data["ends_at"]),
+            ("Location", data["location"]),
             ("Registered", output.fill_bar(data["registered"], data["capacity"])),
             ("Waitlist", data["waitlist"]),
             ("Registration opens", data["registration_opens_at"] or "when published"),
@@ -56,7 +64,9 @@ def create(
     title: Annotated[str | None, typer.Option("--title", help="The event's title.")] = None,
     capacity: Annotated[int | None, typer.Option("--capacity", help="How many seats.")] = None,
     starts_at: Annotated[str | None, typer.Option("--starts-at", help="ISO 8601; local time if no zone.")] = None,
-    ends_at: Annotated[str | None, typer.Option("--ends-at", help="ISO 8601 (default: one hour after the start).")] = None,
+    ends_at: Annotated[
+        str | None, typer.Option("--ends-at", help="ISO 8601 (default: one hour after the start).")
+    ] = None,
     slug: Annotated[str | None, typer.Option("--slug", help="Short name (default: made from the title).")] = None,
     location: Annotated[str, typer.Option("--location", help="Where.")] = "",
     description: Annotated[str, typer.Option("--description", help="What it is about.")] = "",
@@ -67,7 +77,8 @@ def create(
 ) -> None:
     """Create an event (a draft unless --publish). Prompts for missing values in a terminal.
 
-    Example: [bold]eventreg event create --title "Python Workshop" --capacity 40 --starts-at 2026-12-03T14:00 --publish[/bold]
+    Example: [bold]eventreg event create --title "Python Workshop" --capacity 40
+    --starts-at 2026-12-03T14:00 --publish[/bold]
     """
     from eventreg.events import service
 
@@ -76,8 +87,18 @@ def create(
     starts_at = _required(starts_at, "start time (ISO 8601, e.g. 2026-12-03T14:00)", "--starts-at")
     with signed_in() as (conn, actor):
         event = service.create(
-            conn, actor, title, capacity, starts_at, ends_at, slug, location, description,
-            registration_opens, registration_closes, publish,
+            conn,
+            actor,
+            title,
+            capacity,
+            starts_at,
+            ends_at,
+            slug,
+            location,
+            description,
+            registration_opens,
+            registration_closes,
+            publish,
         )
     if as_json:
         output.emit_json(service.event_json(event))
@@ -111,9 +132,15 @@ def update(
     from eventreg.events import service
 
     changes = {
-        "title": title, "capacity": capacity, "starts_at": starts_at, "ends_at": ends_at, "slug": slug,
-        "location": location, "description": description,
-        "registration_opens_at": registration_opens, "registration_closes_at": registration_closes,
+        "title": title,
+        "capacity": capacity,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "slug": slug,
+        "location": location,
+        "description": description,
+        "registration_opens_at": registration_opens,
+        "registration_closes_at": registration_closes,
     }
     if all(value is None for value in changes.values()):
         raise InvalidInput("nothing to change: give at least one option")
@@ -157,9 +184,7 @@ def cancel(
         if not yes:
             if not sys.stdin.isatty():
                 raise InvalidInput("cancelling needs confirmation: pass --yes")
-            typer.confirm(
-                f"Cancel {found['title']} and its {found['registered_count']} registration(s)?", abort=True
-            )
+            typer.confirm(f"Cancel {found['title']} and its {found['registered_count']} registration(s)?", abort=True)
         count = service.cancel(conn, actor, event, reason)
     output.message(f"Cancelled {found['title']}; {count} registration(s) and waitlist place(s) cancelled.")
 
@@ -187,9 +212,12 @@ def list_events(
         output.emit_json([service.event_json(r) for r in rows])
         return
     view = [
-        {**r, "starts": output.local_time(r["starts_at"]),
-         "fill": output.fill_bar(r["registered_count"], r["capacity"], width=10),
-         "waitlist": r["waitlist_length"]}
+        {
+            **r,
+            "starts": output.local_time(r["starts_at"]),
+            "fill": output.fill_bar(r["registered_count"], r["capacity"], width=10),
+            "waitlist": r["waitlist_length"],
+        }
         for r in rows
     ]
     output.table(view, LIST_COLUMNS, title="Events", empty="No events to show.")
@@ -258,7 +286,8 @@ def attendance(
     else:
         present = sum(1 for r in rows if r["present"])
         output.table(
-            rows, [("name", "Name"), ("email", "Email"), ("present", "Present"), ("checked_in_at", "Checked in")],
+            rows,
+            [("name", "Name"), ("email", "Email"), ("present", "Present"), ("checked_in_at", "Checked in")],
             title=f"{found['title']}: {present} present, {len(rows) - present} absent",
             empty="Nobody is registered.",
         )
@@ -280,10 +309,13 @@ def history(
     with signed_in() as (conn, actor):
         found, rows = service.history(conn, actor, event, limit)
     if as_json:
-        output.emit_json([{k: r[k] for k in ("id", "at", "action", "actor", "subject", "reason", "details")}
-                          for r in rows])
+        output.emit_json(
+            [{k: r[k] for k in ("id", "at", "action", "actor", "subject", "reason", "details")} for r in rows]
+        )
         return
     output.table(
-        rows, [("at", "When"), ("action", "What"), ("subject", "Who"), ("actor", "By"), ("reason", "Reason")],
-        title=f"History of {found['title']}", empty="No history yet.",
+        rows,
+        [("at", "When"), ("action", "What"), ("subject", "Who"), ("actor", "By"), ("reason", "Reason")],
+        title=f"History of {found['title']}",
+        empty="No history yet.",
     )

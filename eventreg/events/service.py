@@ -33,9 +33,7 @@ def slugify(title: str) -> str:
 
 def check_slug(slug: str) -> str:
     if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug) or len(slug) > 80 or slug.isdigit():
-        raise InvalidInput(
-            f"a slug is lowercase letters, digits and single dashes, not only digits: {slug[:80]!r}"
-        )
+        raise InvalidInput(f"a slug is lowercase letters, digits and single dashes, not only digits: {slug[:80]!r}")
     return slug
 
 
@@ -109,7 +107,9 @@ def create(
         "location": _clean_text("location", location),
         "description": _clean_text("description", description),
         "registration_opens_at": parse_time(registration_opens, "--registration-opens") if registration_opens else None,
-        "registration_closes_at": parse_time(registration_closes, "--registration-closes") if registration_closes else None,
+        "registration_closes_at": parse_time(registration_closes, "--registration-closes")
+        if registration_closes
+        else None,
         "status": "published" if publish else "draft",
         "created_by": actor.id,
     }
@@ -123,8 +123,13 @@ def create(
     try:
         with conn.transaction():
             event = repo.insert(conn, fields)
-            record(conn, "event.created", actor.id, event_id=event["id"],
-                   details={"capacity": capacity, "status": fields["status"]})
+            record(
+                conn,
+                "event.created",
+                actor.id,
+                event_id=event["id"],
+                details={"capacity": capacity, "status": fields["status"]},
+            )
     except psycopg.errors.UniqueViolation:
         raise DomainError(f"the slug {candidate!r} is taken: choose another with --slug") from None
     return event
@@ -152,8 +157,14 @@ def update(conn: Any, actor: Actor, ref: str, changes: dict[str, Any], reason: s
         if parsed:
             _check_schedule({**event, **parsed})
             event = repo.update(conn, event["id"], parsed)
-            record(conn, "event.updated", actor.id, event_id=event["id"], reason=reason,
-                   details={k: str(v) for k, v in parsed.items()})
+            record(
+                conn,
+                "event.updated",
+                actor.id,
+                event_id=event["id"],
+                reason=reason,
+                details={k: str(v) for k, v in parsed.items()},
+            )
         if capacity is not None:
             from eventreg.registration import service as registration
 
@@ -183,8 +194,14 @@ def cancel(conn: Any, actor: Actor, ref: str, reason: str | None = None) -> int:
 
         cancelled = registration.cancel_all(conn, actor, event, reason)
         repo.set_status(conn, event["id"], "cancelled")
-        record(conn, "event.cancelled", actor.id, event_id=event["id"], reason=reason,
-               details={"registrations_cancelled": cancelled})
+        record(
+            conn,
+            "event.cancelled",
+            actor.id,
+            event_id=event["id"],
+            reason=reason,
+            details={"registrations_cancelled": cancelled},
+        )
     return cancelled
 
 

@@ -90,7 +90,13 @@ def list_mine(
         return
     output.table(
         rows,
-        [("slug", "Event"), ("title", "Title"), ("starts_at", "Starts"), ("status", "Status"),
-         ("position", "Waitlist position")],
-        title="Your registrations", empty="You have no registrations.",
+        [
+            ("slug", "Event"),
+            ("title", "Title"),
+            ("starts_at", "Starts"),
+            ("status", "Status"),
+            ("position", "Waitlist position"),
+        ],
+        title="Your registrations",
+        empty="You have no registrations.",
     )

@@ -52,8 +52,15 @@ def _free_seat(conn: Any, event: dict[str, Any], actor: Actor, user_id: int, act
     if row is None:
         raise NotFound(f"no registration for {event['title']}")
     repo.cancel(conn, row["id"])
-    record(conn, action, actor.id, event_id=event["id"], subject_user_id=user_id, reason=reason,
-           details={"was": row["status"]})
+    record(
+        conn,
+        action,
+        actor.id,
+        event_id=event["id"],
+        subject_user_id=user_id,
+        reason=reason,
+        details={"was": row["status"]},
+    )
     if row["status"] == "registered":
         events_repo.add_seats_taken(conn, event["id"], -1)
         event = {**event, "registered_count": event["registered_count"] - 1}
@@ -78,8 +85,14 @@ def cancel_all(conn: Any, actor: Actor, event: dict[str, Any], reason: str | Non
     rows = repo.cancel_all_live(conn, event["id"])
     events_repo.add_seats_taken(conn, event["id"], -event["registered_count"])
     for row in rows:
-        record(conn, "cancelled", actor.id, event_id=event["id"], subject_user_id=row["user_id"],
-               reason=reason or "event cancelled")
+        record(
+            conn,
+            "cancelled",
+            actor.id,
+            event_id=event["id"],
+            subject_user_id=row["user_id"],
+            reason=reason or "event cancelled",
+        )
     return len(rows)
 
 
@@ -92,12 +105,17 @@ def change_capacity(
     events.check_capacity(capacity)
     if capacity < event["registered_count"]:
         raise DomainError(
-            f"{event['title']} has {event['registered_count']} registered: "
-            f"capacity cannot go down to {capacity}"
+            f"{event['title']} has {event['registered_count']} registered: capacity cannot go down to {capacity}"
         )
     events_repo.set_capacity(conn, event["id"], capacity)
-    record(conn, "capacity_changed", actor.id, event_id=event["id"], reason=reason,
-           details={"from": event["capacity"], "to": capacity})
+    record(
+        conn,
+        "capacity_changed",
+        actor.id,
+        event_id=event["id"],
+        reason=reason,
+        details={"from": event["capacity"], "to": capacity},
+    )
     return waitlist.fill_free_seats(conn, {**event, "capacity": capacity}, actor.id, reason="capacity raised")
 
 
@@ -131,8 +149,9 @@ def checkin(conn: Any, actor: Actor, ref: str, user_ref: str, undo: bool = False
         if not undo and row["checked_in_at"] is not None:
             raise DomainError(f"{user['email']} was already checked in")
         at = repo.set_checked_in(conn, row["id"], not undo)
-        record(conn, "checkin_undone" if undo else "checked_in", actor.id, event_id=event["id"],
-               subject_user_id=user["id"])
+        record(
+            conn, "checkin_undone" if undo else "checked_in", actor.id, event_id=event["id"], subject_user_id=user["id"]
+        )
     return {"user": user, "event": event, "checked_in_at": at}
 
 

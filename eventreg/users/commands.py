@@ -35,9 +35,13 @@ def show(as_json: Json = False) -> None:
         output.emit_json({**user_json(user), "security_questions": user["security_questions"]})
         return
     output.details(
-        [("Name", user["name"]), ("Email", user["email"]), ("Role", user["role"]),
-         ("Member since", user["created_at"]),
-         ("Security questions", "; ".join(user["security_questions"]) or "none set")],
+        [
+            ("Name", user["name"]),
+            ("Email", user["email"]),
+            ("Role", user["role"]),
+            ("Member since", user["created_at"]),
+            ("Security questions", "; ".join(user["security_questions"]) or "none set"),
+        ],
         title="Profile",
     )
 

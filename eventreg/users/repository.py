@@ -4,37 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
+
 Conn = Any  # a psycopg connection returning dict rows
 
-USER_COLUMNS = "id, email, name, role, is_active, locked_until, created_at, updated_at"
+# What a user row shows: never the password hash, except where a query asks for it.
+USER_COLUMNS = sql.SQL("id, email, name, role, is_active, locked_until, created_at, updated_at")
 
 
 def insert_user(conn: Conn, email: str, name: str, role: str, password_hash: str | None) -> dict[str, Any]:
-    return conn.execute(
-        f"INSERT INTO users (email, name, role, password_hash) VALUES (%s, %s, %s, %s)"
-        f" RETURNING {USER_COLUMNS}",
-        (email, name, role, password_hash),
-    ).fetchone()
+    query = sql.SQL("INSERT INTO users (email, name, role, password_hash) VALUES (%s, %s, %s, %s) RETURNING {}").format(
+        USER_COLUMNS
+    )
+    return conn.execute(query, (email, name, role, password_hash)).fetchone()
 
 
 def by_id(conn: Conn, user_id: int) -> dict[str, Any] | None:
-    return conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,)).fetchone()
+    query = sql.SQL("SELECT {} FROM users WHERE id = %s").format(USER_COLUMNS)
+    return conn.execute(query, (user_id,)).fetchone()
 
 
-def by_email(conn: Conn, email: str, lock: bool = False) -> dict[str, Any] | None:
+def by_email(conn: Conn, email: str) -> dict[str, Any] | None:
     """Case-insensitive, served by the unique index on lower(email)."""
-    suffix = " FOR UPDATE" if lock else ""
-    return conn.execute(
-        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%s){suffix}",
-        (email,),
-    ).fetchone()
+    query = sql.SQL("SELECT {}, password_hash FROM users WHERE lower(email) = lower(%s)").format(USER_COLUMNS)
+    return conn.execute(query, (email,)).fetchone()
 
 
 def update_name(conn: Conn, user_id: int, name: str) -> dict[str, Any]:
-    return conn.execute(
-        f"UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {USER_COLUMNS}",
-        (name, user_id),
-    ).fetchone()
+    query = sql.SQL("UPDATE users SET name = %s, updated_at = now() WHERE id = %s RETURNING {}").format(USER_COLUMNS)
+    return conn.execute(query, (name, user_id)).fetchone()
 
 
 def set_password_hash(conn: Conn, user_id: int, password_hash: str | None) -> None:

@@ -33,7 +33,9 @@ def leave(event: EventRef) -> None:
 
 @app.command("list")
 @declare(STAFF)
-def list_waitlist(event: EventRef, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def list_waitlist(
+    event: EventRef, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
     """The waitlist of an event, in promotion order.
 
     Example: [bold]eventreg waitlist list python-workshop[/bold]
@@ -46,8 +48,10 @@ def list_waitlist(event: EventRef, as_json: Annotated[bool, typer.Option("--json
         output.emit_json([{k: r[k] for k in WAITLIST_KEYS} for r in rows])
         return
     output.table(
-        rows, [("position", "#"), ("name", "Name"), ("email", "Email"), ("joined_at", "Joined")],
-        title=f"Waitlist of {found['title']}", empty="Nobody is waiting.",
+        rows,
+        [("position", "#"), ("name", "Name"), ("email", "Email"), ("joined_at", "Joined")],
+        title=f"Waitlist of {found['title']}",
+        empty="Nobody is waiting.",
     )
 
 

@@ -99,12 +99,25 @@ def promote(
                     "pass --over-capacity to add a seat for this person"
                 )
             events_repo.set_capacity(conn, event["id"], event["capacity"] + 1)
-            record(conn, "capacity_changed", actor.id, event_id=event["id"], reason=reason or "over-capacity promotion",
-                   details={"from": event["capacity"], "to": event["capacity"] + 1, "over_capacity": True})
+            record(
+                conn,
+                "capacity_changed",
+                actor.id,
+                event_id=event["id"],
+                reason=reason or "over-capacity promotion",
+                details={"from": event["capacity"], "to": event["capacity"] + 1, "over_capacity": True},
+            )
         repo.promote_one(conn, row["id"])
         events_repo.add_seats_taken(conn, event["id"], 1)
-        record(conn, "promoted", actor.id, event_id=event["id"], subject_user_id=user["id"], reason=reason,
-               details={"chosen": True, "over_capacity": over_capacity})
+        record(
+            conn,
+            "promoted",
+            actor.id,
+            event_id=event["id"],
+            subject_user_id=user["id"],
+            reason=reason,
+            details={"chosen": True, "over_capacity": over_capacity},
+        )
     return user
 
 
@@ -129,6 +142,13 @@ def move(conn: Any, actor: Actor, ref: str, user_ref: str, to: int, reason: str 
         else:
             rank = (others[target - 2]["waitlist_rank"] + others[target - 1]["waitlist_rank"]) / Decimal(2)
         repo.set_rank(conn, row["id"], rank)
-        record(conn, "moved", actor.id, event_id=event["id"], subject_user_id=user["id"], reason=reason,
-               details={"to": target})
+        record(
+            conn,
+            "moved",
+            actor.id,
+            event_id=event["id"],
+            subject_user_id=user["id"],
+            reason=reason,
+            details={"to": target},
+        )
     return target

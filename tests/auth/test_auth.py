@@ -1,7 +1,7 @@
 import os
 import stat
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -17,8 +17,17 @@ def login_cli(cli: Cli, email: str, password: str = PASSWORD):
 
 def test_sign_up_login_status_logout(cli: Cli, memory_keyring):
     result = cli(
-        "auth", "register", "--email", "Ana@Uni.edu", "--name", "  Ana   Ruiz ",
-        "--question", "First school?", "--question", "Best friend?", "--password-stdin",
+        "auth",
+        "register",
+        "--email",
+        "Ana@Uni.edu",
+        "--name",
+        "  Ana   Ruiz ",
+        "--question",
+        "First school?",
+        "--question",
+        "Best friend?",
+        "--password-stdin",
         input=f"{PASSWORD}\nSt Mary's\n  Jo  \n",
     )
     assert result.exit_code == 0, result.output
@@ -65,7 +74,9 @@ def test_five_failures_lock_the_account_until_it_expires(conn, settings):
             service.login(conn, settings, "lock@example.edu", "wrong-password")
     with pytest.raises(NotLoggedIn, match="locked until"):
         service.login(conn, settings, "lock@example.edu", PASSWORD)
-    assert conn.execute("SELECT count(*) AS n FROM auth_failures WHERE user_id = %s", (user["id"],)).fetchone()["n"] == 5
+    assert (
+        conn.execute("SELECT count(*) AS n FROM auth_failures WHERE user_id = %s", (user["id"],)).fetchone()["n"] == 5
+    )
     # Let the lock run out: move it (and the failures) into the past.
     conn.execute("UPDATE users SET locked_until = now() - interval '1 second' WHERE id = %s", (user["id"],))
     conn.execute("UPDATE auth_failures SET at = at - interval '16 minutes' WHERE user_id = %s", (user["id"],))
@@ -119,7 +130,7 @@ def test_tampered_expired_revoked_and_foreign_tokens_are_refused(conn, settings)
     make_user(conn, settings, "tok@example.edu")
     token, _ = service.login(conn, settings, "tok@example.edu", PASSWORD)
     claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     bad = {
         "tampered": token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1],
         "other secret": forge(claims, key="another-secret-another-secret-another"),
@@ -216,11 +227,13 @@ def test_hanging_keyring_falls_back_to_file(cli: Cli, conn, settings, env, monke
 
 
 def test_bootstrap_admin_only_once(cli: Cli):
-    first = cli("admin", "bootstrap", "--email", "root@example.edu", "--name", "Root", "--password-stdin",
-                input=PASSWORD + "\n")
+    first = cli(
+        "admin", "bootstrap", "--email", "root@example.edu", "--name", "Root", "--password-stdin", input=PASSWORD + "\n"
+    )
     assert first.exit_code == 0
-    second = cli("admin", "bootstrap", "--email", "two@example.edu", "--name", "Two", "--password-stdin",
-                 input=PASSWORD + "\n")
+    second = cli(
+        "admin", "bootstrap", "--email", "two@example.edu", "--name", "Two", "--password-stdin", input=PASSWORD + "\n"
+    )
     assert second.exit_code == 1 and "already exists" in second.stderr
 
 
@@ -239,7 +252,17 @@ def test_user_profile_commands(cli: Cli, login_as):
 
     shown = json.loads(cli("user", "show", "--json").stdout)
     assert shown["name"] == "New Name" and len(shown["security_questions"]) == 2
-    result = cli("user", "security-questions", "--question", "Q one?", "--question", "Q two?",
-                 "--question", "Q three?", "--answers-stdin", input="a\nb\nc\n")
+    result = cli(
+        "user",
+        "security-questions",
+        "--question",
+        "Q one?",
+        "--question",
+        "Q two?",
+        "--question",
+        "Q three?",
+        "--answers-stdin",
+        input="a\nb\nc\n",
+    )
     assert result.exit_code == 0
     assert len(json.loads(cli("user", "show", "--json").stdout)["security_questions"]) == 3

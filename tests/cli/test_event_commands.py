@@ -4,13 +4,38 @@ import json
 
 from tests.conftest import Cli
 
-EVENT_KEYS = {"id", "slug", "title", "description", "location", "status", "capacity", "registered",
-              "available", "waitlist", "starts_at", "ends_at", "registration_opens_at", "registration_closes_at"}
+EVENT_KEYS = {
+    "id",
+    "slug",
+    "title",
+    "description",
+    "location",
+    "status",
+    "capacity",
+    "registered",
+    "available",
+    "waitlist",
+    "starts_at",
+    "ends_at",
+    "registration_opens_at",
+    "registration_closes_at",
+}
 
 
 def create(cli: Cli, *extra: str) -> dict:
-    result = cli("event", "create", "--title", "Python Workshop", "--capacity", "1",
-                 "--starts-at", "2099-03-01T14:00", "--publish", "--json", *extra)
+    result = cli(
+        "event",
+        "create",
+        "--title",
+        "Python Workshop",
+        "--capacity",
+        "1",
+        "--starts-at",
+        "2099-03-01T14:00",
+        "--publish",
+        "--json",
+        *extra,
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -90,8 +115,13 @@ def test_cancel_needs_yes_without_a_terminal(cli: Cli, login_as):
 
 def test_bad_input_is_one_line_without_traceback(cli: Cli, login_as):
     login_as("staff")
-    for args in (["--capacity", "0"], ["--capacity", "-5"], ["--starts-at", "tomorrow"],
-                 ["--slug", "Bad Slug!"], ["--title", "x" * 300]):
+    for args in (
+        ["--capacity", "0"],
+        ["--capacity", "-5"],
+        ["--starts-at", "tomorrow"],
+        ["--slug", "Bad Slug!"],
+        ["--title", "x" * 300],
+    ):
         base = {"--title": "T", "--capacity": "5", "--starts-at": "2099-01-01T10:00"}
         base.update(dict(zip(args[::2], args[1::2], strict=True)))
         result = cli("event", "create", *[x for pair in base.items() for x in pair])

@@ -27,9 +27,7 @@ def catalog(url: str) -> dict:
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
             " WHERE connamespace = 'public'::regnamespace ORDER BY 1"
         ).fetchall()
-        sequences = conn.execute(
-            "SELECT sequence_name FROM information_schema.sequences ORDER BY 1"
-        ).fetchall()
+        sequences = conn.execute("SELECT sequence_name FROM information_schema.sequences ORDER BY 1").fetchall()
     return {"columns": columns, "indexes": indexes, "constraints": constraints, "sequences": sequences}
 
 
@@ -159,8 +157,7 @@ def test_dry_run_changes_nothing(empty_db, migrations, tmp_path):
 
 def test_no_transaction_file_runs_outside_a_transaction(empty_db, migrations, tmp_path):
     (migrations / "up" / "0007_index_concurrently.sql").write_text(
-        "-- eventreg:no-transaction\n"
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_name_idx ON users (name);\n"
+        "-- eventreg:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_name_idx ON users (name);\n"
     )
     runner(empty_db, migrations, tmp_path).migrate()
     with psycopg.connect(empty_db) as conn:

@@ -101,7 +101,7 @@ def test_mixed_registrations_cancellations_and_capacity_changes_keep_the_invaria
     # Promotions took the head of the line each time: they are a prefix of join order...
     assert promoted_order == join_order[: len(promoted_order)]
     # ...and whoever still waits is exactly the rest, in the same order.
-    assert state["waitlist"] == join_order[len(promoted_order):]
+    assert state["waitlist"] == join_order[len(promoted_order) :]
     # Freed and added seats all went to newcomers, directly or by promotion.
     seated_newcomers = state["registered"] & {u.id for u in newcomers}
     assert len(seated_newcomers) == state["capacity"] - (20 - 10)

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -100,8 +100,8 @@ def test_registration_refused_for_drafts_cancelled_past_and_outside_the_window(c
     draft = events.create(conn, boss, "Draft", 5, "2099-01-01T10:00")
     with pytest.raises(DomainError, match="draft"):
         registration.register(conn, user, draft["slug"])
-    soon = (datetime.now(timezone.utc) + timedelta(days=5)).isoformat()
-    later = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(days=5)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     windowed = events.create(conn, boss, "Windowed", 5, soon, registration_opens=later, publish=True)
     with pytest.raises(DomainError, match="opens at"):
         registration.register(conn, user, windowed["slug"])
@@ -177,8 +177,15 @@ def test_every_change_is_in_the_history(conn):
     registration.set_capacity(conn, boss, event["slug"], 4, reason="bigger room")
     _, rows = registration.history(conn, boss, event["slug"])
     actions = [r["action"] for r in rows]
-    assert actions == ["event.created", "registered", "waitlisted", "checked_in", "cancelled", "promoted",
-                       "capacity_changed"]
+    assert actions == [
+        "event.created",
+        "registered",
+        "waitlisted",
+        "checked_in",
+        "cancelled",
+        "promoted",
+        "capacity_changed",
+    ]
     assert rows[-1]["reason"] == "bigger room" and rows[-1]["actor"] == boss.email
 
 
