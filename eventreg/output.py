@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 Row = Mapping[str, Any]
+NO_WRAP = {"fill", "starts", "state", "status", "version", "position"}
 
 
 def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
@@ -34,11 +35,11 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def local_time(value: datetime | None) -> str:
+def local_time(value: datetime | None, short: bool = False) -> str:
     """Timestamps are stored as timestamptz and shown in the local zone."""
     if value is None:
         return ""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+    return value.astimezone().strftime("%Y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M %Z").strip()
 
 
 def message(text: str) -> None:
@@ -98,8 +99,9 @@ def table(
     from rich.table import Table
 
     grid = Table(title=title, show_lines=False)
-    for _, heading in columns:
-        grid.add_column(heading)
+    for index, (key, heading) in enumerate(columns):
+        # Keys and bars stay on one line; free text wraps.
+        grid.add_column(heading, no_wrap=index == 0 or key in NO_WRAP)
     for row in rows:
         grid.add_row(*(_cell(row.get(key)) for key, _ in columns))
     _console().print(grid)

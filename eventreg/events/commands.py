@@ -22,9 +22,8 @@ LIST_COLUMNS = [
     ("slug", "Event"),
     ("title", "Title"),
     ("starts", "Starts"),
-    ("status", "Status"),
     ("fill", "Registered"),
-    ("waitlist", "Waitlist"),
+    ("waitlist", "Wait"),
 ]
 
 
@@ -214,8 +213,9 @@ def list_events(
     view = [
         {
             **r,
-            "starts": output.local_time(r["starts_at"]),
-            "fill": output.fill_bar(r["registered_count"], r["capacity"], width=10),
+            "title": r["title"] if r["status"] == "published" else f"{r['title']} ({r['status']})",
+            "starts": output.local_time(r["starts_at"], short=True),
+            "fill": output.fill_bar(r["registered_count"], r["capacity"], width=8),
             "waitlist": r["waitlist_length"],
         }
         for r in rows
