@@ -134,17 +134,28 @@ def password(password_stdin: PasswordStdin = False) -> None:
 @declare(PUBLIC)
 def reset_password(
     email: Annotated[str, typer.Option("--email", help="The account's email address.")],
+    code: Annotated[
+        bool, typer.Option("--code", help="Use a one-time reset code from an admin instead of questions.")
+    ] = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Reset a forgotten password by answering the account's security questions.
+    """Reset a forgotten password with the account's security questions, or with a
+    one-time code from an admin (--code; imported users start this way).
 
-    With --password-stdin: one answer a line in the order asked, then the new password.
+    With --password-stdin: the answers (or the code), one a line, then the new password.
 
     Example: [bold]eventreg auth reset-password --email ana@uni.edu[/bold]
     """
     from eventreg.auth import service
 
     settings = context.settings()
+    if code:
+        secret_code = prompts.secret("reset code", password_stdin)
+        new = prompts.secret("new password", password_stdin, confirm=True)
+        with context.connection() as conn:
+            service.reset_with_code(conn, settings, email, secret_code, new)
+        output.message("Password set; log in with: eventreg auth login --email " + email.strip())
+        return
     with context.connection() as conn:
         questions = service.reset_questions(conn, email)
         for number, question in enumerate(questions, 1):

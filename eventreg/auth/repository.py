@@ -62,3 +62,30 @@ def clear_failures(conn: Conn, user_id: int) -> None:
 def is_locked(conn: Conn, user_id: int) -> datetime | None:
     row = conn.execute("SELECT locked_until FROM users WHERE id = %s AND locked_until > now()", (user_id,)).fetchone()
     return row["locked_until"] if row else None
+
+
+def put_reset_code(conn: Conn, user_id: int, code_hash: str, created_by: int, hours: int) -> datetime:
+    row = conn.execute(
+        """
+        INSERT INTO password_resets (user_id, code_hash, created_by, expires_at)
+        VALUES (%s, %s, %s, now() + make_interval(hours => %s))
+        ON CONFLICT (user_id) DO UPDATE
+           SET code_hash = EXCLUDED.code_hash, created_by = EXCLUDED.created_by,
+               created_at = now(), expires_at = EXCLUDED.expires_at
+        RETURNING expires_at
+        """,
+        (user_id, code_hash, created_by, hours),
+    ).fetchone()
+    return row["expires_at"]
+
+
+def take_reset_code(conn: Conn, user_id: int) -> str | None:
+    """The live code's hash, locked for this transaction."""
+    row = conn.execute(
+        "SELECT code_hash FROM password_resets WHERE user_id = %s AND expires_at > now() FOR UPDATE", (user_id,)
+    ).fetchone()
+    return row["code_hash"] if row else None
+
+
+def drop_reset_code(conn: Conn, user_id: int) -> None:
+    conn.execute("DELETE FROM password_resets WHERE user_id = %s", (user_id,))

@@ -194,3 +194,40 @@ def reset_password(conn: Any, settings: Settings, email: str, answers: list[str]
         repo.revoke_all(conn, user["id"])
         repo.clear_failures(conn, user["id"])
         record(conn, "user.password_reset", user["id"], subject_user_id=user["id"])
+
+
+RESET_CODE_HOURS = 24
+
+
+def issue_reset_code(conn: Any, settings: Settings, actor: Actor, user_id: int) -> tuple[str, datetime]:
+    """A one-time code (shown once, stored as a bcrypt hash) to set a password with."""
+    import secrets
+
+    require(actor, ADMIN)
+    code = "-".join(secrets.token_hex(3) for _ in range(3))
+    with conn.transaction():
+        expires = repo.put_reset_code(
+            conn, user_id, passwords.hash_secret(code, settings.bcrypt_rounds), actor.id, RESET_CODE_HOURS
+        )
+        record(conn, "user.reset_code_issued", actor.id, subject_user_id=user_id)
+    return code, expires
+
+
+def reset_with_code(conn: Any, settings: Settings, email: str, code: str, new: str) -> None:
+    passwords.check_password_rules(new)
+    user = users_repo.by_email(conn, email.strip())
+    if user is None or repo.is_locked(conn, user["id"]) is not None:
+        passwords.verify_secret(code, None)
+        raise NotLoggedIn(BAD_RESET)
+    with conn.transaction():
+        stored = repo.take_reset_code(conn, user["id"])
+        ok = passwords.verify_secret(code.strip(), stored) and user["is_active"]
+        if ok:
+            users_repo.set_password_hash(conn, user["id"], passwords.hash_secret(new, settings.bcrypt_rounds))
+            repo.drop_reset_code(conn, user["id"])
+            repo.revoke_all(conn, user["id"])
+            repo.clear_failures(conn, user["id"])
+            record(conn, "user.password_reset", user["id"], subject_user_id=user["id"], details={"by": "code"})
+    if not ok:
+        _fail(conn, user["id"], "reset")
+        raise NotLoggedIn(BAD_RESET)

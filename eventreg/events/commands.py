@@ -319,3 +319,35 @@ def history(
         title=f"History of {found['title']}",
         empty="No history yet.",
     )
+
+
+@app.command()
+@declare(STAFF)
+def stats(event: EventRef, as_json: Json = False) -> None:
+    """Fill, waitlist, attendance rate and a chart of sign-ups per day.
+
+    Example: [bold]eventreg event stats python-workshop[/bold]
+    """
+    from eventreg.registration import service
+
+    with signed_in() as (conn, actor):
+        report = service.stats(conn, actor, event)
+    if as_json:
+        output.emit_json(report)
+        return
+    rate = report["attendance_rate"]
+    output.details(
+        [
+            ("Registered", output.fill_bar(report["registered"], report["capacity"])),
+            ("Waitlist", report["waitlist"]),
+            ("Present", f"{report['present']} ({rate:.0%})" if rate is not None else "nobody registered"),
+        ],
+        title=report["title"],
+    )
+    days = report["signups_per_day"]
+    if days:
+        peak = max(d["signups"] for d in days)
+        output.data_line("Sign-ups per day:")
+        for day in days:
+            bar = "█" * max(1, round(30 * day["signups"] / peak))
+            output.data_line(f"  {day['day']}  {bar} {day['signups']}")

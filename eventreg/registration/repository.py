@@ -88,3 +88,15 @@ def counted_seats(conn: Conn, event_id: int) -> int:
         "SELECT count(*) AS n FROM registrations WHERE event_id = %s AND status = 'registered'", (event_id,)
     ).fetchone()
     return int(row["n"])
+
+
+def daily_signups(conn: Conn, event_id: int) -> list[dict[str, Any]]:
+    """Registrations and waitlist joins per local day, for the stats chart."""
+    return conn.execute(
+        """
+        SELECT (created_at AT TIME ZONE current_setting('TimeZone'))::date AS day, count(*) AS signups
+          FROM registrations WHERE event_id = %s
+         GROUP BY 1 ORDER BY 1
+        """,
+        (event_id,),
+    ).fetchall()

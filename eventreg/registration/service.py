@@ -169,3 +169,23 @@ def history(conn: Any, actor: Actor, ref: str, limit: int = 500) -> tuple[dict[s
         raise InvalidInput("--limit must be 1 or more")
     event = events.get(conn, ref)
     return event, audit.history(conn, event["id"], limit)
+
+
+def stats(conn: Any, actor: Actor, ref: str) -> dict[str, Any]:
+    """Fill, waitlist, attendance rate and sign-ups per day for one event."""
+    from eventreg.waitlist import repository as waitlist_repo
+
+    require(actor, STAFF)
+    event = events.get(conn, ref)
+    attendees = repo.attendance(conn, event["id"])
+    present = sum(1 for a in attendees if a["present"])
+    return {
+        "slug": event["slug"],
+        "title": event["title"],
+        "capacity": event["capacity"],
+        "registered": event["registered_count"],
+        "waitlist": waitlist_repo.length(conn, event["id"]),
+        "present": present,
+        "attendance_rate": round(present / len(attendees), 4) if attendees else None,
+        "signups_per_day": [{"day": r["day"], "signups": r["signups"]} for r in repo.daily_signups(conn, event["id"])],
+    }

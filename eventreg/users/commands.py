@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from eventreg import context, output, prompts
-from eventreg.access import STUDENT, declare, signed_in
+from eventreg.access import ADMIN, STUDENT, declare, signed_in
+from eventreg.errors import InvalidInput
 
 app = typer.Typer(help="Your profile and security questions.", no_args_is_help=True)
 
@@ -81,3 +83,31 @@ def security_questions(
     with signed_in() as (conn, actor):
         service.set_questions(conn, actor.id, hashed)
     output.message(f"Saved {len(hashed)} security questions.")
+
+
+@app.command("import")
+@declare(ADMIN)
+def import_users(file: Annotated[Path, typer.Argument(help="CSV with a header: email,name[,role].")]) -> None:
+    """Create many accounts from a CSV file, all or none (admin).
+
+    Imported users have no password: issue each a code with
+    `eventreg admin users reset-code USER`.
+
+    Example: [bold]eventreg user import students.csv[/bold]
+    """
+    from eventreg.admin import importer
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {file}: {exc}") from None
+    with signed_in() as (conn, actor), output.progress("Importing users", None) as advance:
+        try:
+            report = importer.import_users(conn, actor, text, advance)
+        except importer.ImportRefused as refused:
+            for line, reason in refused.report.bad:
+                output.message(f"line {line}: {reason}")
+            raise
+    for line, email, reason in report.skipped:
+        output.message(f"line {line}: skipped {email}: {reason}")
+    output.message(f"Imported {len(report.created)} user(s); skipped {len(report.skipped)}.")

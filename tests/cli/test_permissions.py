@@ -62,6 +62,18 @@ SAMPLES: dict[str, tuple[list[str], str | None]] = {
     "waitlist promote": ([EVENT, WAITER, "--over-capacity"], None),
     "waitlist move": ([EVENT, WAITER, "--to", "1"], None),
     "waitlist remove": ([EVENT, WAITER], None),
+    "event stats": ([EVENT], None),
+    "user import": (["users.csv"], None),
+    "admin create": (["--email", "admin2@example.edu", "--name", "Second", "--reset-code"], None),
+    "admin users list": ([], None),
+    "admin users show": ([TARGET], None),
+    "admin users role": ([TARGET, "staff"], None),
+    "admin users deactivate": ([TARGET], None),
+    "admin users reactivate": ([TARGET], None),
+    "admin users unlock": ([TARGET], None),
+    "admin users reset-code": ([TARGET], None),
+    "admin registrations": ([], None),
+    "admin capacity": ([EVENT, "3"], None),
     "admin bootstrap": (["--email", "first@example.edu", "--name", "First", "--password-stdin"], f"{PASSWORD}\n"),
 }
 
@@ -119,7 +131,8 @@ def world(conn, settings):
 
 @pytest.mark.parametrize("path", GATED)
 @pytest.mark.parametrize("caller", ["anonymous", STUDENT, STAFF, ADMIN])
-def test_role_gate(path, caller, world, cli: Cli, conn, settings, monkeypatch):
+def test_role_gate(path, caller, world, cli: Cli, conn, settings, monkeypatch, tmp_path):
+    (tmp_path / "users.csv").write_text("email,name\nimported@example.edu,Imported\n")
     required = getattr(COMMANDS[path], DECLARED_ATTR)
     if caller == "anonymous":
         monkeypatch.delenv("EVENTREG_TOKEN", raising=False)
