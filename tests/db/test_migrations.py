@@ -10,6 +10,9 @@ from eventreg.db.migrations import MigrationFailed, MigrationRunner
 from eventreg.errors import DomainError
 from tests.conftest import MIGRATIONS
 
+SHIPPED = sorted(path.name[:4] for path in (MIGRATIONS / "up").glob("*.sql"))
+NEXT = f"{int(SHIPPED[-1]) + 1:04d}"
+
 
 def catalog(url: str) -> dict:
     """Everything that defines the schema, for comparing before and after."""
@@ -55,7 +58,7 @@ def test_migrate_applies_every_file_and_status_shows_them_applied(empty_db, migr
     run = runner(empty_db, migrations, tmp_path)
     assert {s.state for s in run.status()} == {"pending"}
     done = run.migrate()
-    assert [f.version for f in done] == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert [f.version for f in done] == SHIPPED
     assert {s.state for s in run.status()} == {"applied"}
     assert run.migrate() == []
 
@@ -81,17 +84,17 @@ def test_rollback_reverts_newest_first_and_migrate_to_stops_at_target(empty_db, 
 
 
 def test_failing_migration_rolls_back_and_history_stays_true(empty_db, migrations, tmp_path):
-    (migrations / "up" / "0007_broken.sql").write_text(
+    (migrations / "up" / f"{NEXT}_broken.sql").write_text(
         "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n"
     )
     run = runner(empty_db, migrations, tmp_path)
-    with pytest.raises(MigrationFailed, match="0007_broken.sql.*no_such_table"):
+    with pytest.raises(MigrationFailed, match=f"{NEXT}_broken.sql.*no_such_table"):
         run.migrate()
-    assert applied_versions(empty_db) == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert applied_versions(empty_db) == SHIPPED
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
     log = json.loads((tmp_path / "migration.history.json").read_text())
-    assert [e["version"] for e in log] == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert [e["version"] for e in log] == SHIPPED
     assert all(e["operation"] == "migrate" and len(e["checksum"]) == 64 for e in log)
 
 
@@ -105,7 +108,7 @@ def test_modified_applied_file_is_refused_unless_allowed(empty_db, migrations, t
         run.migrate()
     assert applied_versions(empty_db) == ["0001", "0002"]
     run.migrate(allow_modified=True)
-    assert len(applied_versions(empty_db)) == 6
+    assert applied_versions(empty_db) == SHIPPED
 
 
 def test_line_endings_and_bom_do_not_change_the_checksum(empty_db, migrations, tmp_path):
@@ -133,7 +136,7 @@ def test_missing_file_is_reported_as_missing(empty_db, migrations, tmp_path):
     run = runner(empty_db, migrations, tmp_path)
     run.migrate()
     (migrations / "up" / "0006_create_audit_log_table.sql").unlink()
-    assert run.status()[-1].state == "missing"
+    assert {s.version: s.state for s in run.status()}["0006"] == "missing"
 
 
 def test_missing_down_file_fails_before_anything_runs(empty_db, migrations, tmp_path):
@@ -141,28 +144,28 @@ def test_missing_down_file_fails_before_anything_runs(empty_db, migrations, tmp_
     run.migrate()
     (migrations / "down" / "0005_create_registrations_table.sql").unlink()
     with pytest.raises(DomainError, match="no down file for 0005"):
-        run.rollback(steps=2)
-    assert len(applied_versions(empty_db)) == 6
+        run.rollback(steps=len(SHIPPED) - 3)
+    assert applied_versions(empty_db) == SHIPPED
 
 
 def test_dry_run_changes_nothing(empty_db, migrations, tmp_path):
     seen = []
     run = runner(empty_db, migrations, tmp_path, report=lambda kind, f, info: seen.append((kind, f.name)))
     planned = run.migrate(dry_run=True)
-    assert len(planned) == 6
+    assert len(planned) == len(SHIPPED)
     assert {kind for kind, _ in seen} == {"would-run"}
     assert applied_versions(empty_db) == []
     assert not (tmp_path / "migration.history.json").exists()
 
 
 def test_no_transaction_file_runs_outside_a_transaction(empty_db, migrations, tmp_path):
-    (migrations / "up" / "0007_index_concurrently.sql").write_text(
+    (migrations / "up" / f"{NEXT}_index_concurrently.sql").write_text(
         "-- eventreg:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_name_idx ON users (name);\n"
     )
     runner(empty_db, migrations, tmp_path).migrate()
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT to_regclass('users_name_idx')").fetchone()[0] is not None
-    assert applied_versions(empty_db)[-1] == "0007"
+    assert applied_versions(empty_db)[-1] == NEXT
 
 
 def test_concurrent_migrate_runs_apply_each_file_once(empty_db, migrations, tmp_path):
@@ -184,8 +187,8 @@ def test_concurrent_migrate_runs_apply_each_file_once(empty_db, migrations, tmp_
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [0, 6]
-    assert len(applied_versions(empty_db)) == 6
+    assert sorted(results) == [0, len(SHIPPED)]
+    assert applied_versions(empty_db) == SHIPPED
 
 
 def test_lock_timeout_names_the_holder(empty_db, migrations, tmp_path):
@@ -199,5 +202,5 @@ def test_lock_timeout_names_the_holder(empty_db, migrations, tmp_path):
 def test_new_creates_the_next_numbered_pair(tmp_path, migrations):
     run = runner("postgresql://unused", migrations, tmp_path)
     up, down = run.new("Add event tags")
-    assert up.name == "0007_add_event_tags.sql"
-    assert down == migrations / "down" / "0007_add_event_tags.sql"
+    assert up.name == f"{NEXT}_add_event_tags.sql"
+    assert down == migrations / "down" / f"{NEXT}_add_event_tags.sql"
