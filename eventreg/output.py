@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 Row = Mapping[str, Any]
-NO_WRAP = {"fill", "starts", "state", "status", "version", "position"}
+NO_WRAP = {"fill", "starts", "state", "status", "version", "position", "action", "email"}
 
 
 def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
@@ -113,7 +113,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return local_time(value)
+        return local_time(value, short=True)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return escape(str(value))
