@@ -126,6 +126,7 @@ def forge(claims: dict, key: str = TEST_SECRET, algorithm: str = "HS256") -> str
     return jwt.encode(claims, key, algorithm=algorithm)
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_tampered_expired_revoked_and_foreign_tokens_are_refused(conn, settings):
     make_user(conn, settings, "tok@example.edu")
     token, _ = service.login(conn, settings, "tok@example.edu", PASSWORD)
