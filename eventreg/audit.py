@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventreg.errors import InvalidInput
+
 
 def record(
     conn: Any,
@@ -18,11 +20,24 @@ def record(
     """Append one entry inside the caller's transaction."""
     from psycopg.types.json import Jsonb
 
+    reason = clean_reason(reason)
     conn.execute(
         "INSERT INTO audit_log (action, actor_id, event_id, subject_user_id, reason, details)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
         (action, actor_id, event_id, subject_user_id, reason, Jsonb(details or {})),
     )
+
+
+MAX_REASON = 500
+
+
+def clean_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    reason = " ".join(reason.split())
+    if "\x00" in reason or len(reason) > MAX_REASON:
+        raise InvalidInput(f"a reason may be at most {MAX_REASON} characters, without NUL")
+    return reason or None
 
 
 def history(conn: Any, event_id: int, limit: int = 500) -> list[dict[str, Any]]:

@@ -46,11 +46,11 @@ def verify_secret(secret: str, hashed: str | None) -> bool:
     """Constant work whether or not a hash exists."""
     import bcrypt
 
-    candidate = secret.encode("utf-8")[:MAX_PASSWORD_BYTES]
-    if not hashed:
-        bcrypt.checkpw(candidate, _DUMMY_HASH)
-        return False
+    candidate = secret.encode("utf-8", "replace")[:MAX_PASSWORD_BYTES].replace(b"\x00", b"?")
     try:
+        if not hashed:
+            bcrypt.checkpw(candidate, _DUMMY_HASH)
+            return False
         return bcrypt.checkpw(candidate, hashed.encode("ascii"))
     except ValueError:
         return False

@@ -43,8 +43,9 @@ def insert(conn: Conn, fields: dict[str, Any]) -> dict[str, Any]:
 def find(conn: Conn, ref: str, lock: bool = False) -> dict[str, Any] | None:
     """An event by id (all digits) or slug. `lock` takes the row lock that serialises
     every change to the event's seats and waitlist."""
-    column = sql.Identifier("id" if ref.isdigit() else "slug")
-    value: Any = int(ref) if ref.isdigit() else ref
+    numeric = ref.isascii() and ref.isdigit()
+    column = sql.Identifier("id" if numeric else "slug")
+    value: Any = int(ref) if numeric else ref
     query = sql.SQL("SELECT {} FROM events e WHERE e.{} = %s {}").format(
         EVENT_COLUMNS, column, sql.SQL("FOR UPDATE" if lock else "")
     )

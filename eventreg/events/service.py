@@ -63,7 +63,10 @@ def _check_schedule(fields: dict[str, Any]) -> None:
 
 
 def get(conn: Any, ref: str, lock: bool = False) -> dict[str, Any]:
-    event = repo.find(conn, ref.strip(), lock=lock)
+    ref = ref.strip()
+    if "\x00" in ref or len(ref) > 80 or not ref.isascii() or (ref.isdigit() and len(ref) > 18):
+        raise NotFound(f"no event {ref[:80]!r}")
+    event = repo.find(conn, ref, lock=lock)
     if event is None:
         raise NotFound(f"no event {ref[:80]!r}")
     return event

@@ -85,7 +85,10 @@ def get_user(conn: Any, user_id: int) -> dict[str, Any]:
 
 def find_user(conn: Any, ref: str) -> dict[str, Any]:
     """A user by id or email."""
-    user = repo.by_id(conn, int(ref)) if ref.isdigit() else repo.by_email(conn, ref.strip())
+    if "\x00" in ref or len(ref) > MAX_EMAIL:
+        raise NotFound(f"no user {ref[:80]!r}")
+    numeric = ref.isascii() and ref.isdigit() and len(ref) <= 18
+    user = repo.by_id(conn, int(ref)) if numeric else repo.by_email(conn, ref.strip())
     if user is None:
         raise NotFound(f"no user {ref!r}")
     user.pop("password_hash", None)
