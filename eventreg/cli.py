@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -56,6 +57,34 @@ class EventregGroup(TyperGroup):
                 raise typer.Exit(EXIT_DOMAIN) from None
             error(mapped[0])
             raise typer.Exit(mapped[1]) from None
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Usage errors as one line too: `Error: <what> (see '<command> --help')`, exit 2."""
+        from typer import Abort
+        from typer._click.exceptions import ClickException
+
+        try:
+            rv = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except ClickException as exc:
+            if not standalone_mode:
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
+                from typer import rich_utils
+
+                rich_utils.rich_format_error(exc)
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            print(f"Error: {exc.format_message()}{hint}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except Abort:
+            if not standalone_mode:
+                raise
+            print("Aborted.", file=sys.stderr)
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def _is_click_exception(exc: BaseException) -> bool:

@@ -26,14 +26,15 @@ TEXT_LIMITS = {"title": 200, "description": 5000, "location": 200}
 def slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60].strip("-")
-    if not slug or slug.isdigit():
+    if not re.search(r"[a-z]", slug):  # a slug needs a letter, so it never reads as an id
         slug = f"event-{slug}".strip("-")
     return slug
 
 
 def check_slug(slug: str) -> str:
-    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug) or len(slug) > 80 or slug.isdigit():
-        raise InvalidInput(f"a slug is lowercase letters, digits and single dashes, not only digits: {slug[:80]!r}")
+    """The rule of the events_slug_check constraint, checked first for a clear message."""
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug) or len(slug) > 80 or not re.search(r"[a-z]", slug):
+        raise InvalidInput(f"a slug is lowercase letters, digits and single dashes, with a letter: {slug[:80]!r}")
     return slug
 
 
