@@ -295,3 +295,28 @@ def doctor(as_json: Json = False) -> None:
     if bad:
         raise DomainError(f"{bad} invariant violation(s) found")
     output.message("All invariants hold.")
+
+
+@app.command()
+@declare(OPERATOR)
+def grant(role: Annotated[str, typer.Argument(help="An existing PostgreSQL role for the everyday commands.")]) -> None:
+    """Grant an application role just the privileges the everyday commands need.
+
+    Run it as the schema owner after `db migrate`; then point DATABASE_URL at the
+    application role for everyone but operators.
+
+    Example: [bold]eventreg db grant eventreg_app[/bold]
+    """
+    import psycopg
+
+    from eventreg.db.privileges import grant_app_role
+    from eventreg.errors import NotFound
+
+    with context.connection() as conn:
+        try:
+            done = grant_app_role(conn, role)
+        except psycopg.errors.UndefinedObject:
+            raise NotFound(f"no PostgreSQL role {role!r}: create it first (CREATE ROLE ... LOGIN)") from None
+    for line in done:
+        output.data_line(line)
+    output.message(f"Granted the application privileges to {role}.")

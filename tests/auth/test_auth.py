@@ -267,3 +267,31 @@ def test_user_profile_commands(cli: Cli, login_as):
     )
     assert result.exit_code == 0
     assert len(json.loads(cli("user", "show", "--json").stdout)["security_questions"]) == 3
+
+
+def test_token_of_a_deleted_user_is_refused(conn, settings):
+    user = make_user(conn, settings, "gone@example.edu")
+    token, _ = service.login(conn, settings, "gone@example.edu", PASSWORD)
+    conn.execute("DELETE FROM users WHERE id = %s", (user["id"],))
+    with pytest.raises(NotLoggedIn):
+        service.authenticate(conn, settings, token, "student")
+
+
+def test_token_from_another_database_is_refused(conn, settings, admin_url, template_db):
+    """Same secret, same user id, but the session row lives in the other database."""
+    import uuid
+
+    from eventreg.db.connection import connect
+    from tests.conftest import create_database, drop_database
+
+    other_name = f"eventreg_other_{uuid.uuid4().hex[:6]}"
+    other_url = create_database(admin_url, other_name, template=template_db)
+    try:
+        with connect(other_url) as other:
+            make_user(other, settings, "twin@example.edu")
+            token, _ = service.login(other, settings, "twin@example.edu", PASSWORD)
+        make_user(conn, settings, "twin@example.edu")  # same id in this database
+        with pytest.raises(NotLoggedIn, match="not known to this database"):
+            service.authenticate(conn, settings, token, "student")
+    finally:
+        drop_database(admin_url, other_name)

@@ -1,6 +1,7 @@
 import json
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -204,3 +205,15 @@ def test_new_creates_the_next_numbered_pair(tmp_path, migrations):
     up, down = run.new("Add event tags")
     assert up.name == f"{NEXT}_add_event_tags.sql"
     assert down == migrations / "down" / f"{NEXT}_add_event_tags.sql"
+
+
+def test_rollback_during_a_migrate_waits_and_gives_up_naming_the_holder(empty_db, migrations, tmp_path):
+    slow = migrations / "up" / "0001_create_users_table.sql"
+    slow.write_text("SELECT pg_sleep(1);\n" + slow.read_text())
+    migrate = threading.Thread(target=lambda: runner(empty_db, migrations, tmp_path).migrate())
+    migrate.start()
+    time.sleep(0.3)
+    with pytest.raises(DomainError, match="eventreg migrate since"):
+        runner(empty_db, migrations, tmp_path, lock_timeout=0.2).rollback()
+    migrate.join()
+    assert applied_versions(empty_db) == SHIPPED  # the rollback did nothing
