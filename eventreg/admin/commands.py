@@ -9,16 +9,13 @@ import typer
 
 from eventreg import context, output, prompts
 from eventreg.access import ADMIN, PUBLIC, declare, signed_in
+from eventreg.options import Json, PasswordStdin, Reason, UserRef
 from eventreg.users.commands import user_json
 
 app = typer.Typer(help="Administration: admin accounts, users, registrations, capacities.", no_args_is_help=True)
 users_app = typer.Typer(help="Find users; change roles; deactivate, reactivate, unlock.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
-PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-UserRef = Annotated[str, typer.Argument(help="The user's email or id.")]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the audit log.")]
 REGISTRATION_KEYS = [
     "id", "event", "title", "email", "name", "status", "created_at", "registered_at", "cancelled_at", "checked_in_at",
 ]  # fmt: skip

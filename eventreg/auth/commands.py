@@ -8,11 +8,9 @@ import typer
 
 from eventreg import context, output, prompts
 from eventreg.access import PUBLIC, STUDENT, declare, signed_in
+from eventreg.options import Json, PasswordStdin
 
 app = typer.Typer(help="Sign up, log in and out, passwords and sessions.", no_args_is_help=True)
-
-PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read secrets from standard input, one a line.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.command()

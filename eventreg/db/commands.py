@@ -10,6 +10,7 @@ import typer
 from eventreg import context, output
 from eventreg.access import OPERATOR, declare
 from eventreg.db.files import SqlFile, packaged_dir
+from eventreg.options import Json
 
 app = typer.Typer(help="Database tooling: migrations, seeds, the embedded server, checks.", no_args_is_help=True)
 seed_app = typer.Typer(help="Load or undo sample data.")
@@ -36,7 +37,6 @@ SeedersDir = Annotated[
     ),
 ]
 LockTimeout = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another run to finish.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _migration_runner(directory: Path | None, lock_timeout: float = 60.0):  # type: ignore[no-untyped-def]

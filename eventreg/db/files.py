@@ -96,3 +96,13 @@ def packaged_dir(kind: str) -> Path:
     if installed.is_dir():
         return installed
     return here.parent / kind
+
+
+def os_user() -> str:
+    """Who ran a migration or seed, for the history tables."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in a bare container
+        return "unknown"

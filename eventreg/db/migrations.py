@@ -7,7 +7,6 @@ keeps two runs from interleaving.
 
 from __future__ import annotations
 
-import getpass
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eventreg.db.connection import connect, first_line
-from eventreg.db.files import SqlFile, discover, split_statements
+from eventreg.db.files import SqlFile, discover, os_user, split_statements
 from eventreg.db.history_log import append_log
 from eventreg.db.lock import tooling_lock
 from eventreg.errors import DomainError, InvalidInput, NotFound
@@ -163,7 +162,7 @@ class MigrationRunner:
         conn.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_by, execution_ms)"
             " VALUES (%s, %s, %s, %s, %s)",
-            (file.version, file.name, file.checksum(), _who(), elapsed),
+            (file.version, file.name, file.checksum(), os_user(), elapsed),
         )
 
     @staticmethod
@@ -200,7 +199,7 @@ class MigrationRunner:
             "name": file.name,
             "checksum": file.checksum(),
             "execution_ms": elapsed,
-            "by": _who(),
+            "by": os_user(),
         }
 
     # -- rollback --------------------------------------------------------------------
@@ -254,10 +253,3 @@ class MigrationRunner:
 
 def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in a bare container
-        return "unknown"

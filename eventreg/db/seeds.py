@@ -7,13 +7,12 @@ also in one transaction. Either way nothing is half-written.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from eventreg.db.connection import connect, first_line
-from eventreg.db.files import SqlFile, discover
+from eventreg.db.files import SqlFile, discover, os_user
 from eventreg.db.lock import tooling_lock
 from eventreg.errors import DomainError, NotFound
 
@@ -124,7 +123,7 @@ class SeedRunner:
             if not todo:
                 return done
             with conn.transaction():
-                batch = _scalar(conn, "INSERT INTO seed_batches (applied_by) VALUES (%s) RETURNING id", (_who(),))
+                batch = _scalar(conn, "INSERT INTO seed_batches (applied_by) VALUES (%s) RETURNING id", (os_user(),))
                 for file in todo:
                     table = file.header("table")
                     self.report("seeding", file, {"table": table})
@@ -175,10 +174,3 @@ class SeedRunner:
                     self.report("undone", file, {})
                 conn.execute("DELETE FROM seed_batches WHERE id = %s", (batch,))
             return [undos[n] for n in names]
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"

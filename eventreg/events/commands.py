@@ -10,13 +10,10 @@ import typer
 from eventreg import output, prompts
 from eventreg.access import PUBLIC, STAFF, declare, maybe_signed_in, signed_in
 from eventreg.errors import InvalidInput, NotLoggedIn
+from eventreg.options import EventRef, Json, Reason, UserRef
 
 app = typer.Typer(help="Create, publish, list and run events; check attendees in.", no_args_is_help=True)
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-EventRef = Annotated[str, typer.Argument(help="The event's slug or id.")]
-UserRef = Annotated[str, typer.Argument(help="The user's email or id.")]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the event's history.")]
 
 LIST_COLUMNS = [
     ("slug", "Event"),

@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from eventreg import output
 from eventreg.access import STUDENT, declare, signed_in
+from eventreg.options import EventRef
 
 REGISTER_FOR = "for"
 
@@ -27,8 +28,6 @@ app = typer.Typer(
     help="Register for an event: [bold]eventreg register EVENT[/bold]; cancel; list yours.",
     no_args_is_help=True,
 )
-
-EventRef = Annotated[str, typer.Argument(help="The event's slug or id.")]
 
 
 @app.command(REGISTER_FOR)

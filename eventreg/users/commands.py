@@ -10,10 +10,10 @@ import typer
 from eventreg import context, output, prompts
 from eventreg.access import ADMIN, STUDENT, declare, signed_in
 from eventreg.errors import InvalidInput
+from eventreg.options import Json
 
 app = typer.Typer(help="Your profile and security questions.", no_args_is_help=True)
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 USER_KEYS = ("id", "email", "name", "role", "is_active", "created_at", "updated_at")
 
 

@@ -8,12 +8,10 @@ import typer
 
 from eventreg import output
 from eventreg.access import STAFF, STUDENT, declare, signed_in
+from eventreg.options import EventRef, Reason, UserRef
 
 app = typer.Typer(help="Waitlists: leave one; staff list, promote, move and remove people.", no_args_is_help=True)
 
-EventRef = Annotated[str, typer.Argument(help="The event's slug or id.")]
-UserRef = Annotated[str, typer.Argument(help="The user's email or id.")]
-Reason = Annotated[str | None, typer.Option("--reason", help="Why; kept in the history.")]
 WAITLIST_KEYS = ["position", "user_id", "email", "name", "joined_at"]
 
 
