@@ -10,6 +10,10 @@ import sys
 from eventreg.errors import InvalidInput
 
 
+def _first_upper(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
 def stdin_line(what: str) -> str:
     line = sys.stdin.readline()
     if not line:
@@ -24,7 +28,7 @@ def secret(label: str, from_stdin: bool, confirm: bool = False) -> str:
         raise InvalidInput(f"no terminal to ask for the {label}: pass --password-stdin")
     import typer
 
-    value: str = typer.prompt(label.capitalize(), hide_input=True, confirmation_prompt=confirm)
+    value: str = typer.prompt(_first_upper(label), hide_input=True, confirmation_prompt=confirm)
     return value
 
 
@@ -33,7 +37,7 @@ def text(label: str) -> str:
         raise InvalidInput(f"no terminal to ask for the {label}: give it as an option")
     import typer
 
-    value: str = typer.prompt(label.capitalize())
+    value: str = typer.prompt(_first_upper(label))
     return value
 
 
