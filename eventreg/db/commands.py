@@ -13,7 +13,7 @@ from eventreg.db.files import SqlFile, packaged_dir
 from eventreg.options import Json
 
 app = typer.Typer(help="Database tooling: migrations, seeds, the embedded server, checks.", no_args_is_help=True)
-seed_app = typer.Typer(help="Load or undo sample data.")
+seed_app = typer.Typer()  # help comes from the seed callback, with its example
 server_app = typer.Typer(
     help="The embedded PostgreSQL server (used when no DATABASE_URL is set).", no_args_is_help=True
 )
@@ -174,12 +174,21 @@ def seed(
     """
     if ctx.invoked_subcommand is not None:
         return
-    runner = _seed_runner(seeders_dir, lock_timeout)
     if undo:
+        runner = _seed_runner(seeders_dir, lock_timeout)
         undone = runner.undo()
         output.message(f"Undid {len(undone)} seed(s)." if undone else "No seed batch to undo.")
         return
-    done = runner.run(only)
+    with output.progress("Seeding", None) as advance:
+
+        def report(kind: str, file: SqlFile, info: dict[str, Any]) -> None:
+            if kind == "seeding":
+                advance()
+            _report(kind, file, info)
+
+        runner = _seed_runner(seeders_dir, lock_timeout)
+        runner.report = report
+        done = runner.run(only)
     if not done:
         output.message("Nothing to seed: every seed is applied.")
 

@@ -157,3 +157,12 @@ def test_public_commands_work_without_a_login(path, world, cli: Cli, monkeypatch
     result = cli(*path.split(), *args, input=stdin)
     assert "not logged in" not in result.stderr
     assert result.exit_code in (0, 1), f"{path}: {result.output}"
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS))
+def test_every_command_help_has_an_example(path):
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, [*path.split(), "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.stdout, f"{path} --help has no example"
