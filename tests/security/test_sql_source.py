@@ -7,7 +7,11 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "eventreg"
-SQL_WORDS = re.compile(r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE|DROP|ALTER)\b", re.I)
+SQL_WORDS = re.compile(
+    r"\bSELECT\b.*\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b"
+    r"|\b(CREATE|DROP|ALTER)\s+(TABLE|INDEX|SEQUENCE|DATABASE|SCHEMA)\b",
+    re.I | re.S,
+)
 
 
 def _text_parts(node: ast.AST) -> str:
