@@ -81,3 +81,20 @@ def set_rank(conn: Conn, registration_id: int, rank: Decimal) -> None:
     conn.execute(
         "UPDATE registrations SET waitlist_rank = %s, updated_at = now() WHERE id = %s", (rank, registration_id)
     )
+
+
+def ranks_around(conn: Conn, event_id: int, exclude_id: int, position: int) -> tuple[Decimal | None, Decimal | None]:
+    """The ranks of the entries that would sit just before and at `position` (1-based)
+    if `exclude_id` were taken out of the list; None where there is no such entry.
+    Reads two rows through registrations_waitlist_order, not the whole list."""
+    rows = conn.execute(
+        "SELECT waitlist_rank FROM registrations WHERE event_id = %s AND status = 'waitlisted' AND id <> %s"
+        " ORDER BY waitlist_rank, id OFFSET %s LIMIT 2",
+        (event_id, exclude_id, max(position - 2, 0)),
+    ).fetchall()
+    ranks = [r["waitlist_rank"] for r in rows]
+    if position == 1:
+        return None, (ranks[0] if ranks else None)
+    before = ranks[0] if ranks else None
+    at = ranks[1] if len(ranks) > 1 else None
+    return before, at

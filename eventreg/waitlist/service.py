@@ -131,16 +131,16 @@ def move(conn: Any, actor: Actor, ref: str, user_ref: str, to: int, reason: str 
     with conn.transaction():
         event = events.get(conn, ref, lock=True)
         user, row = _entry(conn, event, user_ref)
-        others = [e for e in repo.entries(conn, event["id"]) if e["id"] != row["id"]]
-        target = min(to, len(others) + 1)
-        if not others:
-            rank = row["waitlist_rank"]
-        elif target == 1:
-            rank = others[0]["waitlist_rank"] - 1
-        elif target > len(others):
-            rank = others[-1]["waitlist_rank"] + 1
+        target = min(to, repo.length(conn, event["id"]))  # the list keeps its length
+        before, at = repo.ranks_around(conn, event["id"], row["id"], target)
+        if before is None and at is None:
+            rank = row["waitlist_rank"]  # alone on the list
+        elif before is None:
+            rank = at - 1  # type: ignore[operator]
+        elif at is None:
+            rank = before + 1
         else:
-            rank = (others[target - 2]["waitlist_rank"] + others[target - 1]["waitlist_rank"]) / Decimal(2)
+            rank = (before + at) / Decimal(2)
         repo.set_rank(conn, row["id"], rank)
         record(
             conn,

@@ -136,6 +136,9 @@ def test_waitlist_move_promote_remove_and_leave(conn):
     assert waitlist.move(conn, boss, event["slug"], users[4].email, 1) == 1
     assert waitlist.move(conn, boss, event["slug"], users[1].email, 3) == 3
     assert event_state(conn, event["id"])["waitlist"] == [users[4].id, users[2].id, users[1].id, users[3].id]
+    assert waitlist.move(conn, boss, event["slug"], users[2].email, 99) == 4  # past the end: last
+    assert waitlist.move(conn, boss, event["slug"], users[2].email, 2) == 2
+    assert event_state(conn, event["id"])["waitlist"] == [users[4].id, users[2].id, users[1].id, users[3].id]
     with pytest.raises(DomainError, match="no free seat"):
         waitlist.promote(conn, boss, event["slug"], users[2].email)
     waitlist.promote(conn, boss, event["slug"], users[2].email, over_capacity=True, reason="speaker's guest")
