@@ -155,7 +155,7 @@ def reset_password(
         output.message("Password set; log in with: eventreg auth login --email " + email.strip())
         return
     with context.connection() as conn:
-        questions = service.reset_questions(conn, email)
+        questions = service.reset_questions(conn, settings, email)
         for number, question in enumerate(questions, 1):
             output.message(f"Question {number}: {question}")
         answers = [prompts.secret(f"answer {n}", password_stdin) for n in range(1, len(questions) + 1)]

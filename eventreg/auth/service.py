@@ -25,7 +25,16 @@ LOCK_MINUTES = 15
 BAD_LOGIN = "wrong email or password"
 BAD_RESET = "those answers do not match our records"
 # Shown for an unknown email during reset, so the questions reveal nothing.
-DECOY_QUESTIONS = ["What is your favourite colour?", "What was your first pet's name?"]
+DECOY_POOL = (
+    "What is your favourite colour?",
+    "What was your first pet's name?",
+    "In which city were you born?",
+    "What was the name of your first school?",
+    "What is your mother's maiden name?",
+    "What was the make of your first car?",
+    "What is your favourite book?",
+    "What was your childhood nickname?",
+)
 
 
 @dataclass(frozen=True)
@@ -162,13 +171,23 @@ def change_password(conn: Any, settings: Settings, actor: Actor, old: str, new: 
     return revoked
 
 
-def reset_questions(conn: Any, email: str) -> list[str]:
+def decoy_questions(settings: Settings, email: str) -> list[str]:
+    """Two questions for an account that has none (or does not exist). Keyed on the
+    secret and the email, so asking twice gives the same ones, as for a real account."""
+    import hashlib
+    import hmac
+
+    digest = hmac.new(settings.secret().encode(), email.strip().lower().encode(), hashlib.sha256).digest()
+    first = digest[0] % len(DECOY_POOL)
+    second = (first + 1 + digest[1] % (len(DECOY_POOL) - 1)) % len(DECOY_POOL)
+    return [DECOY_POOL[first], DECOY_POOL[second]]
+
+
+def reset_questions(conn: Any, settings: Settings, email: str) -> list[str]:
     """The questions to ask; decoys for an unknown email, so nothing is revealed."""
     user = users_repo.by_email(conn, email.strip())
-    if user is None:
-        return list(DECOY_QUESTIONS)
-    found = [q["question"] for q in users_repo.questions(conn, user["id"])]
-    return found or list(DECOY_QUESTIONS)
+    found = [q["question"] for q in users_repo.questions(conn, user["id"])] if user else []
+    return found or decoy_questions(settings, email)
 
 
 def reset_password(conn: Any, settings: Settings, email: str, answers: list[str], new: str) -> None:

@@ -99,7 +99,7 @@ def test_password_change_revokes_other_sessions(conn, settings):
 def test_reset_with_right_answers_sets_password_and_revokes_sessions(conn, settings):
     make_user(conn, settings, "reset@example.edu")
     token, _ = service.login(conn, settings, "reset@example.edu", PASSWORD)
-    questions = service.reset_questions(conn, "reset@example.edu")
+    questions = service.reset_questions(conn, settings, "reset@example.edu")
     assert questions == ["What is your favourite colour?", "First pet?"]
     service.reset_password(conn, settings, "reset@example.edu", ["  BLUE ", "rex"], "brand-new-password")
     with pytest.raises(NotLoggedIn):
@@ -119,7 +119,8 @@ def test_reset_errors_reveal_nothing(conn, settings):
             service.reset_password(conn, settings, email, answers, "brand-new-password")
         errors.append(str(caught.value))
     assert len(set(errors)) == 1
-    assert service.reset_questions(conn, "nobody@example.edu")  # decoys, not an error
+    decoys = service.reset_questions(conn, settings, "nobody@example.edu")  # decoys, not an error
+    assert len(set(decoys)) == 2 and decoys == service.reset_questions(conn, settings, "NOBODY@example.edu")
 
 
 def forge(claims: dict, key: str = TEST_SECRET, algorithm: str = "HS256") -> str:
