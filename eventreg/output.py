@@ -6,7 +6,6 @@ Rich honours NO_COLOR and drops styling when the stream is not a terminal.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -78,12 +77,6 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
-
-
-def csv_text(rows: Iterable[Row], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    write_csv(rows, columns, buffer)
-    return buffer.getvalue()
 
 
 def table(

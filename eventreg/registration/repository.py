@@ -83,13 +83,6 @@ def attendance(conn: Conn, event_id: int) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def counted_seats(conn: Conn, event_id: int) -> int:
-    row = conn.execute(
-        "SELECT count(*) AS n FROM registrations WHERE event_id = %s AND status = 'registered'", (event_id,)
-    ).fetchone()
-    return int(row["n"])
-
-
 def daily_signups(conn: Conn, event_id: int) -> list[dict[str, Any]]:
     """Registrations and waitlist joins per local day, for the stats chart."""
     return conn.execute(
