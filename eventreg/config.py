@@ -1,26 +1,33 @@
 """Settings from the environment and from a `.env` file in the working directory.
 
-The environment wins over `.env`. `EVENTREG_ENV` (or the global `--env`) picks
-which URL is used: dev -> DATABASE_URL, test -> DATABASE_URL_TEST,
-prod -> DATABASE_URL_PROD.
+The environment wins over `.env`. The environment name (`--env` or EVENTREG_ENV)
+picks the database: dev -> DATABASE_URL, test -> DATABASE_URL_TEST, prod ->
+DATABASE_URL_PROD. Only `dev` without a URL means the embedded server; any other
+environment without its URL is an error that names the variable, before anything
+starts. Every value is checked where it is used, with a message naming it.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from eventreg.errors import InvalidInput
+from eventreg import private
+from eventreg.errors import InvalidInput, Unavailable
 
 ENVIRONMENTS = ("dev", "test", "prod")
 URL_VARIABLE = {"dev": "DATABASE_URL", "test": "DATABASE_URL_TEST", "prod": "DATABASE_URL_PROD"}
-MIN_PROD_SECRET_BYTES = 32
+MIN_SECRET_BYTES = 32
+TOKEN_HOURS = (1, 720)
+BCRYPT_ROUNDS = (10, 15)
+BCRYPT_ROUNDS_TEST = (4, 15)
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
-    """Read KEY=VALUE lines; `export`, comments and single or double quotes allowed."""
+    """KEY=VALUE lines; `export`, comments and single or double quotes allowed."""
     values: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
@@ -45,71 +52,113 @@ def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("eventreg", appauthor=False))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     env: str
     home: Path
-    database_url: str | None
-    jwt_secret: str | None
-    bcrypt_rounds: int = 12
-    token_hours: float = 12.0
-    statement_timeout_ms: int = 30_000
-    values: dict[str, str] = field(default_factory=dict, repr=False)
+    values: Mapping[str, str]
+
+    @property
+    def private(self) -> Path:
+        """Where the generated secret and the token fallback live: a folder only its owner may enter."""
+        return self.home / "private"
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key) or None
+
+    # -- where the data is ---------------------------------------------------------
+
+    @property
+    def url_variable(self) -> str:
+        return URL_VARIABLE[self.env]
+
+    @property
+    def database_url(self) -> str | None:
+        """The configured URL; None means the embedded server (dev only)."""
+        url = self.get(self.url_variable)
+        if url is None and self.env != "dev":
+            raise Unavailable(
+                f"--env {self.env} needs {self.url_variable}: set it in the environment or .env "
+                "(only --env dev falls back to the embedded server)"
+            )
+        return url
 
     @property
     def embedded(self) -> bool:
         return self.database_url is None
 
+    @property
+    def server(self) -> str | None:
+        """EVENTREG_SERVER: talk to an eventreg server instead of a database."""
+        return self.get("EVENTREG_SERVER")
+
+    # -- limits ----------------------------------------------------------------------
+
+    def number(self, key: str, default: float, low: float, high: float, whole: bool = True) -> float:
+        raw = self.get(key)
+        if raw is None:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            raise InvalidInput(f"{key} must be a {'whole ' if whole else ''}number, not {raw[:40]!r}") from None
+        if not low <= value <= high:
+            raise InvalidInput(f"{key} must be between {low:g} and {high:g}, not {raw[:40]}")
+        return value
+
+    @property
+    def token_hours(self) -> float:
+        return self.number("EVENTREG_TOKEN_HOURS", 12, *TOKEN_HOURS, whole=False)
+
+    @property
+    def bcrypt_rounds(self) -> int:
+        low, high = BCRYPT_ROUNDS_TEST if self.env == "test" else BCRYPT_ROUNDS
+        return int(self.number("EVENTREG_BCRYPT_ROUNDS", 12, low, high))
+
+    @property
+    def statement_timeout_ms(self) -> int:
+        return int(self.number("EVENTREG_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000))
+
+    @property
+    def connect_wait_s(self) -> float:
+        """How long a command retries when the server is out of connections."""
+        return self.number("EVENTREG_CONNECT_WAIT_S", 10, 0, 300, whole=False)
+
+    # -- the signing secret ----------------------------------------------------------
+
     def secret(self) -> str:
-        """The JWT signing secret; in embedded mode one is made once and kept 0600."""
-        if self.jwt_secret:
-            if self.env == "prod" and len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
-                raise InvalidInput(f"JWT_SECRET must be at least {MIN_PROD_SECRET_BYTES} bytes in --env prod")
-            return self.jwt_secret
+        """JWT_SECRET (at least 32 bytes); in embedded mode one is made once, kept 0600."""
+        configured = self.get("JWT_SECRET")
+        if configured:
+            if len(configured.encode()) < MIN_SECRET_BYTES:
+                raise Unavailable(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+            return configured
         if not self.embedded:
-            raise InvalidInput("JWT_SECRET is not set (environment or .env)")
-        path = self.home / "jwt_secret"
-        if not path.exists():
-            self.home.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
-
-
-def _int(values: dict[str, str], key: str, default: int) -> int:
-    raw = values.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"{key} must be a whole number, not {raw!r}") from None
+            raise Unavailable(f"JWT_SECRET is not set (environment or .env); {self.url_variable} needs one")
+        path = self.private / "jwt_secret"
+        stored = private.read(path)
+        if stored is None:
+            private.create(path, secrets.token_urlsafe(48))  # two first commands at once keep one secret
+            stored = private.read(path)
+        assert stored is not None
+        if len(stored.strip().encode()) < MIN_SECRET_BYTES:
+            raise Unavailable(
+                f"{path} holds a secret shorter than {MIN_SECRET_BYTES} bytes: delete it to make a new one"
+            )
+        return stored.strip()
 
 
 def load_settings(env: str | None = None, cwd: Path | None = None) -> Settings:
     values: dict[str, str] = {}
     dotenv = (cwd or Path.cwd()) / ".env"
     if dotenv.is_file():
-        values.update(parse_dotenv(dotenv.read_text(encoding="utf-8")))
+        try:
+            values.update(parse_dotenv(dotenv.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read {dotenv}: {exc}") from None
     values.update(os.environ)
-
     chosen = env or values.get("EVENTREG_ENV") or "dev"
     if chosen not in ENVIRONMENTS:
-        raise InvalidInput(f"unknown environment {chosen!r}: use one of {', '.join(ENVIRONMENTS)}")
-    home = Path(values["EVENTREG_HOME"]).expanduser() if values.get("EVENTREG_HOME") else None
-    hours = values.get("EVENTREG_TOKEN_HOURS")
-    try:
-        token_hours = float(hours) if hours else 12.0
-    except ValueError:
-        raise InvalidInput(f"EVENTREG_TOKEN_HOURS must be a number, not {hours!r}") from None
-    return Settings(
-        env=chosen,
-        home=home or _default_home(),
-        database_url=values.get(URL_VARIABLE[chosen]) or None,
-        jwt_secret=values.get("JWT_SECRET") or None,
-        bcrypt_rounds=_int(values, "EVENTREG_BCRYPT_ROUNDS", 12),
-        token_hours=token_hours,
-        statement_timeout_ms=_int(values, "EVENTREG_STATEMENT_TIMEOUT_MS", 30_000),
-        values=values,
-    )
+        raise InvalidInput(f"unknown environment {chosen[:40]!r}: use one of {', '.join(ENVIRONMENTS)}")
+    home = Path(values["EVENTREG_HOME"]).expanduser() if values.get("EVENTREG_HOME") else _default_home()
+    return Settings(env=chosen, home=home, values=values)

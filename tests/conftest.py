@@ -1,9 +1,11 @@
-"""Test fixtures: a real PostgreSQL server, a fresh migrated database per test.
+"""Fixtures: a real PostgreSQL server, a fresh migrated database per test, signed-in people.
 
-The session starts an embedded cluster in a temporary folder, or uses the server
-at EVENTREG_TEST_DATABASE_URL (any PostgreSQL 14+, with a role that may create
-databases). A migrated template database is built once; each test gets its own
-copy (CREATE DATABASE ... TEMPLATE), dropped afterwards.
+The session starts an embedded cluster in a temporary folder (or uses the server at
+EVENTREG_TEST_DATABASE_URL: any PostgreSQL 14+, with a role that may create
+databases). A template database is migrated once and given three people, a
+student, a staff member and an admin, each with a live session; every test gets
+its own copy of it (CREATE DATABASE ... TEMPLATE), so a test signs in by using the
+role's token and pays for no login.
 """
 
 from __future__ import annotations
@@ -11,27 +13,24 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import keyring
-import psycopg
 import pytest
 from keyring.backend import KeyringBackend
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
-from typer.testing import CliRunner
 
-from eventreg.cli import app
-from eventreg.db.connection import start_embedded, stop_embedded
-from eventreg.db.files import packaged_dir
-from eventreg.db.migrations import MigrationRunner
+from eventreg import passwords
+from eventreg.config import Settings, load_settings
+from eventreg.roles import Actor
+from tests import support
 
-ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS = packaged_dir("migrations")
-SEEDERS = packaged_dir("seeders")
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 PASSWORD = "correct-horse-battery"
+ANSWERS = ("Blue", "Rex")  # to catalogue questions 1 and 2
+ROLES = ("student", "staff", "admin")
 
 
 class MemoryKeyring(KeyringBackend):
@@ -53,70 +52,82 @@ class MemoryKeyring(KeyringBackend):
         self.store.pop((service, username), None)
 
 
-def db_url(admin_url: str, name: str) -> str:
-    return make_conninfo(admin_url, dbname=name)
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    with support.server("EVENTREG_TEST_DATABASE_URL") as url:
+        yield url
+
+
+class Template:
+    """The migrated template: its name, and the three people in it with their tokens."""
+
+    def __init__(self, name: str, people: dict[str, Actor], tokens: dict[str, str]) -> None:
+        self.name = name
+        self.people = people
+        self.tokens = tokens
+
+
+def _add_person(conn: Any, role: str, answer_hashes: list[str], password_hash: str) -> tuple[Actor, str]:
+    email = f"{role}@example.edu"
+    row = conn.execute(
+        "INSERT INTO users (email, name, role, password_hash) VALUES (%s, %s, %s, %s) RETURNING id",
+        (email, f"{role.title()} Person", role, password_hash),
+    ).fetchone()
+    for key, answer_hash in zip((1, 2), answer_hashes, strict=True):
+        conn.execute(
+            "INSERT INTO security_questions (user_id, question_key, answer_hash) VALUES (%s, %s, %s)",
+            (row["id"], key, answer_hash),
+        )
+    jti = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    conn.execute(
+        "INSERT INTO sessions (jti, user_id, expires_at) VALUES (%s, %s, %s)",
+        (jti, row["id"], now + timedelta(days=30)),
+    )
+    claims = {"sub": str(row["id"]), "role": role, "iat": now, "exp": now + timedelta(days=30), "jti": jti}
+    return Actor(row["id"], email, f"{role.title()} Person", role, jti), jwt.encode(claims, TEST_SECRET, "HS256")
 
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("EVENTREG_TEST_DATABASE_URL")
-    if external:
-        yield external
-        return
-    home = tmp_path_factory.mktemp("pg")
-    info = start_embedded(home, announce=False)
-    yield f"postgresql://postgres@/postgres?host={info['socket_dir']}&port={info['port']}"
-    stop_embedded(home)
-
-
-def create_database(admin_url: str, name: str, template: str | None = None) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-        conn.execute(query)
-    return db_url(admin_url, name)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture(scope="session")
-def template_db(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    name = f"eventreg_tmpl_{uuid.uuid4().hex[:8]}"
-    url = create_database(admin_url, name)
-    MigrationRunner(url, MIGRATIONS, tmp_path_factory.mktemp("log") / "log.json").migrate()
-    yield name
-    drop_database(admin_url, name)
-
-
-@pytest.fixture
-def empty_db(admin_url: str) -> Iterator[str]:
-    """A database with nothing in it (for the migration runner's own tests)."""
-    name = f"eventreg_empty_{uuid.uuid4().hex[:8]}"
-    url = create_database(admin_url, name)
-    yield url
-    drop_database(admin_url, name)
-
-
-@pytest.fixture
-def db(admin_url: str, template_db: str) -> Iterator[str]:
-    """A fresh, fully migrated database for one test."""
-    name = f"eventreg_test_{uuid.uuid4().hex[:8]}"
-    url = create_database(admin_url, name, template=template_db)
-    yield url
-    drop_database(admin_url, name)
-
-
-@pytest.fixture
-def conn(db: str) -> Iterator[psycopg.Connection]:
+def template(admin_url: str) -> Iterator[Template]:
+    url = support.migrated_database(admin_url, "eventreg_tmpl")
+    name = url.rsplit("dbname=", 1)[-1].split()[0]
+    password_hash = passwords.hash_secret(PASSWORD, 4)
+    answer_hashes = [passwords.hash_secret(passwords.normalise_answer(a), 4) for a in ANSWERS]
+    people, tokens = {}, {}
     from eventreg.db.connection import connect
 
-    connection = connect(db)
-    yield connection
-    connection.close()
+    with connect(url, autocommit=True) as conn:
+        for role in ROLES:
+            people[role], tokens[role] = _add_person(conn, role, answer_hashes, password_hash)
+    yield Template(name, people, tokens)
+    if os.environ.get("EVENTREG_TEST_DATABASE_URL"):
+        support.drop_database(admin_url, name)
+
+
+_made: list[str] = []
+
+
+@pytest.fixture
+def db(admin_url: str, template: Template) -> str:
+    """A fresh, migrated database (with the template's people) for one test.
+    On the embedded server the copies go with the cluster at the end of the session."""
+    name = f"eventreg_t_{uuid.uuid4().hex[:10]}"
+    _made.append(name)
+    return support.create_database(admin_url, name, template=template.name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_copies(admin_url: str) -> Iterator[None]:
+    yield
+    if os.environ.get("EVENTREG_TEST_DATABASE_URL"):
+        for name in _made:
+            support.drop_database(admin_url, name)
+
+
+@pytest.fixture
+def people(template: Template) -> dict[str, Actor]:
+    return template.people
 
 
 @pytest.fixture
@@ -128,68 +139,71 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(previous)
 
 
-@pytest.fixture
-def env(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring) -> Path:
-    """Environment for running the CLI against the test database."""
+def point_at(monkeypatch: pytest.MonkeyPatch, url: str, tmp_path: Path) -> Path:
+    """Set the environment of a command line that uses the database at `url`; returns EVENTREG_HOME."""
     home = tmp_path / "home"
     monkeypatch.chdir(tmp_path)
-    for key in ("EVENTREG_TOKEN", "EVENTREG_ENV", "DATABASE_URL_TEST", "DATABASE_URL_PROD", "NO_COLOR"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("DATABASE_URL", db)
+    for key in list(os.environ):
+        if key.startswith(("EVENTREG_", "DATABASE_URL")) or key in ("NO_COLOR", "JWT_SECRET"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("EVENTREG_HOME", str(home))
     monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
     monkeypatch.setenv("EVENTREG_BCRYPT_ROUNDS", "4")
+    monkeypatch.setenv("EVENTREG_ENV", "test")
+    monkeypatch.setenv("DATABASE_URL_TEST", url)
     monkeypatch.setenv("COLUMNS", "200")
     return home
 
 
 @pytest.fixture
-def settings(env: Path) -> Any:
-    from eventreg.config import load_settings
+def env(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring) -> Path:
+    """The environment of a command line pointed at this test's database; returns EVENTREG_HOME."""
+    return point_at(monkeypatch, db, tmp_path)
 
+
+@pytest.fixture
+def settings(env: Path) -> Settings:
     return load_settings()
 
 
 class Cli:
-    def __init__(self) -> None:
-        self.runner = CliRunner()
+    """`cli("event", "list")` runs the command line in-process; `cli.as_role("staff")` signs in."""
 
-    def __call__(self, *args: str, input: str | None = None) -> Any:
-        return self.runner.invoke(app, list(args), input=input, catch_exceptions=False)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, template: Template) -> None:
+        self.monkeypatch = monkeypatch
+        self.template = template
 
+    def __call__(self, *args: str, input: str | bytes | None = None, tty: bool = False) -> support.Result:
+        return support.run_cli(list(args), input, tty)
 
-@pytest.fixture
-def cli(env: Path) -> Cli:
-    return Cli()
+    def as_role(self, role: str | None) -> Cli:
+        if role is None:
+            self.monkeypatch.delenv("EVENTREG_TOKEN", raising=False)
+        else:
+            self.monkeypatch.setenv("EVENTREG_TOKEN", self.template.tokens[role])
+        return self
 
-
-def make_user(
-    conn: psycopg.Connection, settings: Any, email: str, role: str = "student", name: str | None = None
-) -> dict[str, Any]:
-    from eventreg.auth import service
-
-    return service.sign_up(
-        conn,
-        settings,
-        email,
-        name or email.split("@")[0].title(),
-        PASSWORD,
-        [("What is your favourite colour?", "Blue"), ("First pet?", "Rex")],
-        role=role,
-    )
+    def as_token(self, token: str) -> Cli:
+        self.monkeypatch.setenv("EVENTREG_TOKEN", token)
+        return self
 
 
 @pytest.fixture
-def login_as(cli: Cli, conn: psycopg.Connection, settings: Any) -> Callable[..., dict[str, Any]]:
-    """Create a user with a role and log the CLI in as them."""
+def cli(env: Path, monkeypatch: pytest.MonkeyPatch, template: Template) -> Cli:
+    return Cli(monkeypatch, template)
 
-    def log_in(role: str = "student", email: str | None = None) -> dict[str, Any]:
-        from eventreg.users import repository
 
-        address = email or f"{role}-{uuid.uuid4().hex[:6]}@example.edu"
-        user = repository.by_email(conn, address) or make_user(conn, settings, address, role)
-        result = cli("auth", "login", "--email", address, "--password-stdin", input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
-        return user
+@pytest.fixture
+def work(db: str) -> Callable[[], Any]:
+    """`with work() as uow:` one committed unit of work on this test's database."""
+    return lambda: support.work(db)
 
-    return log_in
+
+@pytest.fixture
+def conn(db: str) -> Iterator[Any]:
+    """An autocommit connection for set-up and for reading what a test did."""
+    from eventreg.db.connection import connect
+
+    with connect(db, autocommit=True) as connection:
+        yield connection

@@ -1,154 +1,131 @@
-"""Admin: admin accounts, users, every registration, capacities, imports."""
+"""Administration: admin accounts, roles and access, every registration, imports.
+
+On top of every other module and owner of no table: each change goes through the
+module that owns the table (users, auth, registration) and into the audit log.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from eventreg.access import ADMIN
-from eventreg.admin import repository as repo
-from eventreg.audit import record
-from eventreg.auth import passwords
-from eventreg.auth import repository as auth_repo
-from eventreg.auth.service import Actor, require
-from eventreg.errors import DomainError, InvalidInput
+from eventreg import audit, paging, passwords, text
+from eventreg.auth import service as auth
+from eventreg.config import Settings
+from eventreg.db.uow import UnitOfWork
+from eventreg.errors import DomainError
+from eventreg.roles import ADMIN, Actor, require
+from eventreg.users import repository as users_repo
 from eventreg.users import service as users
+from eventreg.views import AdminUser, Page, User, UserChange
 
-if TYPE_CHECKING:
-    from eventreg.config import Settings
 
-STATUSES = ("registered", "waitlisted", "cancelled", "attended")
-MAX_PAGE = 10_000
+def bootstrap(uow: UnitOfWork, settings: Settings, email: str, name: str, password: str) -> User:
+    """The first admin; refused once any admin exists."""
+    passwords.check_new_password(password)
+    password_hash = passwords.hash_secret(password, settings.bcrypt_rounds)
+    users_repo.lock_admin_roster(uow.conn)  # two bootstraps at once: one checks and inserts at a time
+    if users_repo.active_admins(uow.conn) > 0:
+        raise DomainError("an admin already exists: ask an admin to run eventreg admin create")
+    user = users.create(uow, email, name, ADMIN, password_hash)
+    audit.record(uow.conn, "admin.bootstrapped", user.id, subject_user_id=user.id)
+    return user
 
 
 def create_admin(
-    conn: Any, settings: Settings, actor: Actor, email: str, name: str, password: str | None
-) -> dict[str, Any]:
-    """With no password the account cannot log in until a reset code is used."""
+    uow: UnitOfWork, settings: Settings, actor: Actor, email: str, name: str, password: str | None
+) -> UserChange:
+    """Without a password the new admin gets a one-time reset code instead (shown once)."""
     require(actor, ADMIN)
     password_hash = None
     if password is not None:
-        passwords.check_password_rules(password)
-        password_hash = passwords.hash_secret(password, settings.bcrypt_rounds)
-    with conn.transaction():
-        user = users.create_user(conn, email, name, ADMIN, password_hash)
-        record(conn, "admin.created", actor.id, subject_user_id=user["id"])
-    return user
+        password_hash = passwords.hash_secret(passwords.check_new_password(password), settings.bcrypt_rounds)
+    user = users.create(uow, email, name, ADMIN, password_hash)
+    audit.record(uow.conn, "admin.created", actor.id, subject_user_id=user.id)
+    code = auth.issue_reset_code(uow, settings, actor, user) if password is None else None
+    return UserChange(user, "created", reset_code=code)
 
 
 def list_users(
-    conn: Any, actor: Actor, role: str | None = None, search: str | None = None, limit: int = 1000
-) -> list[dict[str, Any]]:
+    uow: UnitOfWork, actor: Actor, role: str | None, search: str | None, after: str | None, limit: int
+) -> Page[User]:
+    require(actor, ADMIN)
+    paging.check_limit(limit)
+    role, search = _user_filters(actor, role, search)
+    key = paging.decode(after, int)
+    rows = users_repo.run(uow.conn, *users_repo.page_query(role, search, key[0] if key else 0, limit + 1))
+    return paging.page(rows, limit, lambda u: (u.id,))
+
+
+def _user_filters(actor: Actor, role: str | None, search: str | None) -> tuple[str | None, str | None]:
     require(actor, ADMIN)
     if role is not None:
         users.clean_role(role)
-    if search is not None and "\x00" in search:
-        raise InvalidInput("--search may not contain NUL characters")
-    return repo.list_users(conn, role, search, limit)
+    if search is not None:
+        search = text.line(search, "search text", 200, required=False) or None
+    return role, search
 
 
-def show_user(conn: Any, actor: Actor, ref: str) -> dict[str, Any]:
+def users_export(uow: UnitOfWork, actor: Actor, role: str | None, search: str | None) -> tuple[Any, dict[str, Any]]:
+    return users_repo.page_query(*_user_filters(actor, role, search), 0, None)
+
+
+def show_user(uow: UnitOfWork, actor: Actor, ref: str) -> AdminUser:
     require(actor, ADMIN)
-    return users.find_user(conn, ref)
+    user = users.find(uow, ref)
+    return AdminUser(**vars(user), locked_until=auth.blocked_until(uow, user))
 
 
-def _guard_last_admin(conn: Any, user: dict[str, Any]) -> None:
-    if user["role"] == ADMIN and user["is_active"] and repo.count_admins(conn) <= 1:
-        raise DomainError(f"{user['email']} is the last active admin: make another admin first")
+def _guard_last_admin(uow: UnitOfWork, user: User) -> None:
+    if user.role == ADMIN and user.is_active and users_repo.active_admins(uow.conn) <= 1:
+        raise DomainError(f"{user.email} is the last active admin: make another admin first")
 
 
-def set_role(conn: Any, actor: Actor, ref: str, role: str, reason: str | None = None) -> dict[str, Any]:
+def set_role(uow: UnitOfWork, actor: Actor, ref: str, role: str, reason: str | None = None) -> UserChange:
     require(actor, ADMIN)
-    users.clean_role(role)
-    with conn.transaction():
-        # Serialise admin changes so two demotions cannot both pass the last-admin check.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('eventreg:admin-roles'))")
-        user = users.find_user(conn, ref)
-        if user["role"] == role:
-            raise DomainError(f"{user['email']} is already {role}")
-        if role != ADMIN:
-            _guard_last_admin(conn, user)
-        repo.set_role(conn, user["id"], role)
-        record(
-            conn,
-            "user.role_changed",
-            actor.id,
-            subject_user_id=user["id"],
-            reason=reason,
-            details={"from": user["role"], "to": role},
-        )
-    return {**user, "role": role}
+    role, reason = users.clean_role(role), audit.clean_reason(reason)
+    users_repo.lock_admin_roster(uow.conn)
+    user = users.find(uow, ref)
+    if user.role == role:
+        raise DomainError(f"{user.email} is already {role}")
+    if role != ADMIN:
+        _guard_last_admin(uow, user)
+    changed = users_repo.set_role(uow.conn, user.id, role)
+    audit.record(
+        uow.conn, "user.role_changed", actor.id, subject_user_id=user.id, reason=reason,
+        details={"from": user.role, "to": role},
+    )  # fmt: skip
+    return UserChange(changed, "role_changed")
 
 
-def set_active(conn: Any, actor: Actor, ref: str, active: bool, reason: str | None = None) -> dict[str, Any]:
-    """Deactivation revokes every session of the user at once."""
+def set_active(uow: UnitOfWork, actor: Actor, ref: str, active: bool, reason: str | None = None) -> UserChange:
+    """Deactivation ends every session of the user at once."""
     require(actor, ADMIN)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('eventreg:admin-roles'))")
-        user = users.find_user(conn, ref)
-        if user["is_active"] == active:
-            raise DomainError(f"{user['email']} is already {'active' if active else 'deactivated'}")
-        if not active:
-            _guard_last_admin(conn, user)
-            auth_repo.revoke_all(conn, user["id"])
-        repo.set_active(conn, user["id"], active)
-        record(
-            conn,
-            "user.reactivated" if active else "user.deactivated",
-            actor.id,
-            subject_user_id=user["id"],
-            reason=reason,
-        )
-    return {**user, "is_active": active}
+    reason = audit.clean_reason(reason)
+    users_repo.lock_admin_roster(uow.conn)
+    user = users.find(uow, ref)
+    if user.is_active == active:
+        raise DomainError(f"{user.email} is already {'active' if active else 'deactivated'}")
+    ended = 0
+    if not active:
+        _guard_last_admin(uow, user)
+        ended = auth.end_sessions(uow, user)
+    changed = users_repo.set_active(uow.conn, user.id, active)
+    action = "user.reactivated" if active else "user.deactivated"
+    audit.record(uow.conn, action, actor.id, subject_user_id=user.id, reason=reason)
+    return UserChange(changed, "reactivated" if active else "deactivated", revoked_sessions=ended)
 
 
-def unlock(conn: Any, actor: Actor, ref: str, reason: str | None = None) -> dict[str, Any]:
+def unlock(uow: UnitOfWork, actor: Actor, ref: str, reason: str | None = None) -> UserChange:
+    """Lift the limits that failed sign-in and reset attempts put on an account."""
     require(actor, ADMIN)
-    with conn.transaction():
-        user = users.find_user(conn, ref)
-        auth_repo.clear_failures(conn, user["id"])
-        record(conn, "user.unlocked", actor.id, subject_user_id=user["id"], reason=reason)
-    return user
+    reason = audit.clean_reason(reason)
+    user = users.find(uow, ref)
+    auth.unblock(uow, user)
+    audit.record(uow.conn, "user.unlocked", actor.id, subject_user_id=user.id, reason=reason)
+    return UserChange(user, "unlocked")
 
 
-def registrations(
-    conn: Any,
-    actor: Actor,
-    event: str | None = None,
-    user: str | None = None,
-    status: str | None = None,
-    after: int = 0,
-    limit: int | None = 100,
-) -> list[dict[str, Any]]:
+def reset_code(uow: UnitOfWork, settings: Settings, actor: Actor, ref: str) -> UserChange:
     require(actor, ADMIN)
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
-    if limit is not None and not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"--limit must be between 1 and {MAX_PAGE}")
-    if after < 0:
-        raise InvalidInput("--after must be 0 or more")
-    from eventreg.events import service as events
-
-    event_id = events.get(conn, event)["id"] if event else None
-    user_id = users.find_user(conn, user)["id"] if user else None
-    return repo.registrations_page(conn, event_id, user_id, status, after, limit)
-
-
-def all_registrations(
-    conn: Any, actor: Actor, event: str | None, user: str | None, status: str | None, page: int = 1000
-) -> Iterator[dict[str, Any]]:
-    """Every matching row, fetched page by page with the same keyset."""
-    after = 0
-    while True:
-        rows = registrations(conn, actor, event, user, status, after, page)
-        yield from rows
-        if len(rows) < page:
-            return
-        after = rows[-1]["id"]
-
-
-def set_capacity(conn: Any, actor: Actor, ref: str, capacity: int, reason: str | None = None) -> list[int]:
-    require(actor, ADMIN)
-    from eventreg.registration import service as registration
-
-    return registration.set_capacity(conn, actor, ref, capacity, reason)
+    user = users.find(uow, ref)
+    return UserChange(user, "reset_code_issued", reset_code=auth.issue_reset_code(uow, settings, actor, user))

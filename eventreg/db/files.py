@@ -68,25 +68,39 @@ def discover(directory: Path) -> list[SqlFile]:
     return sorted(found.values(), key=lambda f: int(f.version))
 
 
-def split_statements(sql: str) -> list[str]:
+@dataclass(frozen=True)
+class Statement:
+    line: int  # where the statement starts in the file, from 1
+    text: str
+
+
+def split_statements(sql: str) -> list[Statement]:
     """Split a no-transaction file on lines that end with `;` (no dollar-quoted bodies)."""
-    statements: list[str] = []
+    statements: list[Statement] = []
     current: list[str] = []
-    for line in sql.splitlines():
+    start = 1
+    for number, line in enumerate(sql.splitlines(), start=1):
+        if not current:
+            start = number
         current.append(line)
         if line.rstrip().endswith(";"):
-            statement = "\n".join(current).strip()
-            if _has_code(statement):
-                statements.append(statement)
+            statements += _statement(start, current)
             current = []
-    rest = "\n".join(current).strip()
-    if _has_code(rest):
-        statements.append(rest)
+    statements += _statement(start, current)
     return statements
 
 
-def _has_code(text: str) -> bool:
-    return any(line.strip() and not line.strip().startswith("--") for line in text.splitlines())
+def _statement(start: int, lines: list[str]) -> list[Statement]:
+    """The statement of these lines, starting at its first line of code; none if all comments."""
+    for offset, line in enumerate(lines):
+        if line.strip() and not line.strip().startswith("--"):
+            return [Statement(start + offset, "\n".join(lines[offset:]).strip())]
+    return []
+
+
+def line_at(text: str, position: int) -> int:
+    """The line (from 1) of a 1-based character position, as PostgreSQL reports errors."""
+    return text.count("\n", 0, max(position - 1, 0)) + 1
 
 
 def packaged_dir(kind: str) -> Path:
@@ -106,3 +120,28 @@ def os_user() -> str:
         return getpass.getuser()
     except Exception:  # no user name in a bare container
         return "unknown"
+
+
+def version_number(text: str, option: str = "--to") -> int:
+    """A version as typed: `3`, `0003` and `0003_name.sql` all mean 3."""
+    match = re.match(r"^\s*(\d+)", text)
+    if not match:
+        raise InvalidInput(f"{option} takes a migration version such as 3 or 0003, not {text[:40]!r}")
+    return int(match.group(1))
+
+
+def new_files(directory: Path, name: str) -> tuple[Path, Path]:
+    """The next-numbered pair of up and down files, with a line saying what to write in each."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not slug:
+        raise InvalidInput("a migration name needs letters or digits")
+    up_dir, down_dir = directory / "up", directory / "down"
+    up_dir.mkdir(parents=True, exist_ok=True)
+    down_dir.mkdir(parents=True, exist_ok=True)
+    versions = [int(f.version) for f in discover(up_dir)]
+    version = f"{(max(versions, default=0) + 1):04d}"
+    up = up_dir / f"{version}_{slug}.sql"
+    down = down_dir / f"{version}_{slug}.sql"
+    up.write_text(f"-- {up.name}: describe the change here\n", encoding="utf-8")
+    down.write_text(f"-- {down.name}: undo {up.name}\n", encoding="utf-8")
+    return up, down

@@ -1,38 +1,122 @@
-"""The local `migration.history.json` log, appended after each database commit."""
+"""The local `migration.history.json` log, appended after each database commit.
+
+Each entry names the database it was applied to (never the password) and the
+environment, so one log can serve several databases and `db doctor` can compare
+it with a database's own history. A damaged log is never silently replaced: it
+is moved aside (`migration.history.json.damaged-<time>`) and the command says so.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eventreg import private
+
 LOG_NAME = "migration.history.json"
+
+
+class DamagedLog(Exception):
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} is damaged: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def log_path(home: Path) -> Path:
     return home / LOG_NAME
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
+def database_label(url: str) -> str:
+    """Which database, in words and without credentials: `eventreg on host db:5432`."""
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "an unreadable connection string"
+    host = str(parts.get("host") or "localhost")
+    where = f"socket {host}" if host.startswith("/") else f"host {host}"
+    return f"{parts.get('dbname') or parts.get('user') or '?'} on {where}:{parts.get('port') or 5432}"
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The entries; DamagedLog when the file is there but not a JSON list of objects."""
+    try:
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    except (OSError, ValueError):
-        return []  # a damaged local log never blocks the database, which is the source of truth
-    return data if isinstance(data, list) else []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DamagedLog(path, str(exc)) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise DamagedLog(path, f"not JSON ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
+        raise DamagedLog(path, "not a list of entries")
+    return data
 
 
-def append_log(path: Path, entry: dict[str, Any]) -> None:
-    """Rewrite the log atomically (temp file + rename) with one more entry."""
-    entries = read_log(path)
-    entries.append({"at": datetime.now(UTC).isoformat(), **entry})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".migration-log-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(entries, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)
+def set_aside(path: Path) -> tuple[Path, str] | None:
+    """Move a damaged log out of the way; returns where it went and why (None when it was fine)."""
+    try:
+        read_log(path)
+        return None
+    except DamagedLog as damaged:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = path.with_name(f"{path.name}.damaged-{stamp}")
+        os.replace(path, target)
+        return target, damaged.reason
+
+
+def append_log(path: Path, entry: dict[str, Any]) -> tuple[Path, str] | None:
+    """Rewrite the log atomically (temp file + rename) with one more entry.
+
+    Returns where (and why) a damaged log was moved before a new one was started, or None."""
+    private.make_dirs(path.parent)
+    with _exclusive(path):
+        moved = set_aside(path)
+        entries = read_log(path)
+        entries.append({"at": datetime.now(UTC).isoformat(), **entry})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".migration-log-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(entries, handle, indent=2, default=str)
+            handle.write("\n")
+        os.replace(tmp, path)
+    return moved
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Two commands on one machine (each on its own database) append one at a time."""
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def replay(entries: list[dict[str, Any]], database: str) -> dict[str, str] | None:
+    """What the log says is applied to `database` (version -> checksum); None if it never saw it."""
+    applied: dict[str, str] = {}
+    seen = False
+    for entry in entries:
+        if entry.get("database") != database:
+            continue
+        seen = True
+        version, operation = str(entry.get("version")), entry.get("operation")
+        if operation == "migrate":
+            applied[version] = str(entry.get("checksum"))
+        elif operation == "rollback":
+            applied.pop(version, None)
+        elif operation == "repair" and entry.get("action") == "checksum":
+            applied[version] = str(entry.get("checksum"))
+    return applied if seen else None

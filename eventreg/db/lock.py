@@ -1,7 +1,9 @@
 """One session-level advisory lock serialises every schema and seed change.
 
-It is taken on a connection of its own, so it outlives each file's transaction,
-and PostgreSQL releases it when that connection ends, even if the process is killed.
+The lock is held by the very connection that does the work. If the process is
+killed, its backend goes on running the statement it was given and keeps the lock
+until that statement ends and the server notices the client is gone, so a second
+run cannot start while the first one's work is still executing on the server.
 """
 
 from __future__ import annotations
@@ -10,47 +12,60 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from eventreg.db.connection import connect
 from eventreg.errors import DomainError
 
 LOCK_CLASS = 1702258030  # "even" in ASCII
 LOCK_OBJECT = 1
+POLL_S = 0.1
 
 
 @contextmanager
-def tooling_lock(url: str, operation: str, timeout: float) -> Iterator[None]:
+def locked_session(url: str, operation: str, timeout: float) -> Iterator[Any]:
+    """An autocommit connection that holds the tooling lock for as long as it is open."""
     since = datetime.now(UTC).isoformat(timespec="seconds")
-    conn = connect(url, application_name=f"eventreg {operation} since {since}")
+    conn = connect(url, autocommit=True, application_name=f"eventreg {operation} since {since}")
     try:
         deadline = time.monotonic() + max(timeout, 0)
-        while True:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS got", (LOCK_CLASS, LOCK_OBJECT)).fetchone()
-            if row and row["got"]:
-                break
+        while not _try_lock(conn):
             if time.monotonic() >= deadline:
                 raise DomainError(_holder_message(conn, timeout))
-            time.sleep(0.1)
-        yield
+            time.sleep(POLL_S)
+        yield conn
     finally:
         conn.close()  # ends the session, which releases the lock
 
 
-def _holder_message(conn, timeout: float) -> str:  # type: ignore[no-untyped-def]
-    holder = conn.execute(
+def _try_lock(conn: Any) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS got", (LOCK_CLASS, LOCK_OBJECT)).fetchone()
+    return bool(row and row["got"])
+
+
+def holder(conn: Any) -> dict[str, Any] | None:
+    """The session holding the tooling lock (pid, application_name, backend_start, query), if any."""
+    row = conn.execute(
         """
-        SELECT a.pid, a.application_name, a.backend_start
+        SELECT a.pid, a.application_name, a.backend_start, a.state, left(a.query, 200) AS query
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'advisory' AND l.granted
+         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+               SELECT oid FROM pg_database WHERE datname = current_database())
            AND l.classid = %s AND l.objid = %s AND l.objsubid = 2
+           AND a.pid <> pg_backend_pid()
         """,
         (LOCK_CLASS, LOCK_OBJECT),
     ).fetchone()
-    if holder is None:
+    return dict(row) if row else None
+
+
+def _holder_message(conn: Any, timeout: float) -> str:
+    found = holder(conn)
+    if found is None:
         return f"could not take the migration lock within {timeout:g}s"
-    label = holder["application_name"] or "another session"
+    label = found["application_name"] or "another session"
     return (
-        f"another run holds the migration lock (pid {holder['pid']}, {label}, "
-        f"connected since {holder['backend_start'].isoformat(timespec='seconds')}); "
+        f"another run holds the migration lock (pid {found['pid']}, {label}, "
+        f"connected since {found['backend_start'].isoformat(timespec='seconds')}, {found['state']}); "
         f"gave up after {timeout:g}s"
     )

@@ -1,50 +1,44 @@
 """The migration runner: a library API; `eventreg db` is a thin shell over it.
 
 Each up file runs in one transaction together with its history row, so a file is
-either applied and recorded or neither. A session-level advisory lock (see lock.py)
-keeps two runs from interleaving.
+either applied and recorded or neither. A file marked `-- eventreg:no-transaction`
+runs statement by statement; if it stops halfway, the history says so (see
+migration_history.py) and nothing runs past it until `db repair`. The tooling lock
+(lock.py) is held by the connection that does the work. Before anything runs, the
+folder is validated against the history, as Flyway's validate does: an applied file
+that is missing or changed stops the run.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventreg.db.connection import connect, first_line
-from eventreg.db.files import SqlFile, discover, os_user, split_statements
-from eventreg.db.history_log import append_log
-from eventreg.db.lock import tooling_lock
+from eventreg.db import migration_history as history
+from eventreg.db.apply import MigrationFailed, run_file
+from eventreg.db.connection import connect
+from eventreg.db.files import SqlFile, discover, os_user, version_number
+from eventreg.db.history_log import append_log, database_label, set_aside
+from eventreg.db.impact import Loss, losses
+from eventreg.db.lock import holder, locked_session
+from eventreg.db.privileges import regrant, require_owner
 from eventreg.errors import DomainError, InvalidInput, NotFound
 
-HISTORY_DDL = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version      text PRIMARY KEY,
-    name         text NOT NULL,
-    checksum     text NOT NULL,
-    applied_at   timestamptz NOT NULL DEFAULT now(),
-    applied_by   text NOT NULL,
-    execution_ms integer NOT NULL
-)
-"""
+__all__ = ["MigrationFailed", "MigrationRunner", "MigrationState", "RollbackPlan"]
 
-Report = Callable[[str, SqlFile, dict[str, Any]], None]
-
-
-class MigrationFailed(DomainError):
-    pass
+Report = Callable[[str, SqlFile | None, dict[str, Any]], None]
 
 
 @dataclass
 class MigrationState:
     version: str
     name: str
-    state: str  # applied | pending | modified | missing
+    state: str  # applied | pending | modified | missing | failed | running
     applied_at: Any = None
     checksum: str | None = None
+    detail: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,11 +47,22 @@ class MigrationState:
             "state": self.state,
             "applied_at": self.applied_at,
             "checksum": self.checksum,
+            "detail": self.detail,
         }
 
 
-def _quiet(kind: str, file: SqlFile, info: dict[str, Any]) -> None:
+@dataclass
+class RollbackPlan:
+    files: list[SqlFile]  # newest first
+    losses: dict[str, list[Loss]] = field(default_factory=dict)  # file name -> what it drops
+
+
+def _quiet(kind: str, file: SqlFile | None, info: dict[str, Any]) -> None:
     return None
+
+
+def _by_version(row: dict[str, Any]) -> int:
+    return int(row["version"])
 
 
 class MigrationRunner:
@@ -68,6 +73,7 @@ class MigrationRunner:
         log: Path,
         lock_timeout: float = 60.0,
         report: Report = _quiet,
+        env: str | None = None,
     ) -> None:
         self.url = url
         self.up_dir = directory / "up"
@@ -75,32 +81,58 @@ class MigrationRunner:
         self.log = log
         self.lock_timeout = lock_timeout
         self.report = report
+        self.env = env
+        self.database = database_label(url)
 
     # -- reading ---------------------------------------------------------------------
 
-    def _applied(self, conn: Any) -> dict[str, dict[str, Any]]:
-        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS ok").fetchone()
-        if not exists["ok"]:
-            return {}
-        rows = conn.execute("SELECT * FROM schema_migrations ORDER BY version").fetchall()
-        return {row["version"]: row for row in rows}
-
     def status(self) -> list[MigrationState]:
         files = {f.version: f for f in discover(self.up_dir)}
-        with connect(self.url) as conn:
-            applied = self._applied(conn)
+        with connect(self.url, autocommit=True) as conn:
+            applied = history.applied(conn)
+            failures = {f.version: f for f in history.failures(conn)}
+            busy = holder(conn) if failures else None
         states: list[MigrationState] = []
-        for version in sorted(set(files) | set(applied), key=int):
-            file, row = files.get(version), applied.get(version)
-            if row is None:
+        for version in sorted(set(files) | set(applied) | set(failures), key=int):
+            file, row, failure = files.get(version), applied.get(version), failures.get(version)
+            name = file.name if file else (row or {}).get("name") or (failure.name if failure else version)
+            if failure is not None:
+                state = "running" if busy and failure.failed_at is None else "failed"
+                at, checksum = (row["applied_at"], row["checksum"]) if row else (None, None)
+                states.append(MigrationState(version, name, state, at, checksum, failure.describe()))
+            elif row is None:
                 assert file is not None
-                states.append(MigrationState(version, file.name, "pending", checksum=file.checksum()))
+                states.append(MigrationState(version, name, "pending", checksum=file.checksum()))
             elif file is None:
-                states.append(MigrationState(version, row["name"], "missing", row["applied_at"], row["checksum"]))
+                detail = f"applied, but no file in {self.up_dir}"
+                states.append(MigrationState(version, name, "missing", row["applied_at"], row["checksum"], detail))
+            elif file.checksum() != row["checksum"]:
+                detail = f"changed since it was applied (recorded {row['checksum'][:12]}, file {file.checksum()[:12]})"
+                states.append(MigrationState(version, name, "modified", row["applied_at"], row["checksum"], detail))
             else:
-                state = "applied" if file.checksum() == row["checksum"] else "modified"
-                states.append(MigrationState(version, file.name, state, row["applied_at"], row["checksum"]))
+                states.append(MigrationState(version, name, "applied", row["applied_at"], row["checksum"]))
         return states
+
+    def validate(self, conn: Any, allow_modified: bool = False) -> None:
+        """Refuse (naming every file) when the history is dirty or an applied file is missing or changed."""
+        files = {f.version: f for f in discover(self.up_dir)}
+        applied = history.applied(conn)
+        problems = [
+            f"{f.describe()}; fix the database by hand (`eventreg db doctor` lists invalid indexes), "
+            "then run `eventreg db repair`"
+            for f in history.failures(conn)
+        ]
+        missing = [row["name"] for v, row in applied.items() if v not in files]
+        if missing:
+            problems.append(f"applied migration(s) missing from {self.up_dir}: {', '.join(missing)} (restore them)")
+        modified = [f.name for v, f in files.items() if v in applied and applied[v]["checksum"] != f.checksum()]
+        if modified and not allow_modified:
+            problems.append(
+                f"applied migration(s) changed since they were applied: {', '.join(modified)} "
+                "(restore them, or accept the change with `eventreg db repair`)"
+            )
+        if problems:
+            raise DomainError("; ".join(problems) + "; nothing was run")
 
     # -- migrate ---------------------------------------------------------------------
 
@@ -111,28 +143,21 @@ class MigrationRunner:
         allow_modified: bool = False,
         allow_out_of_order: bool = False,
     ) -> list[SqlFile]:
+        self.validate(conn, allow_modified)
         files = discover(self.up_dir)
-        applied = self._applied(conn)
-        known = {f.version for f in files}
-        if to is not None and to not in known:
-            raise NotFound(f"no migration with version {to}")
-        if not allow_modified:
-            modified = [
-                f.name for f in files if f.version in applied and applied[f.version]["checksum"] != f.checksum()
-            ]
-            if modified:
-                raise DomainError(
-                    f"applied migration changed on disk: {', '.join(modified)} (restore it, or pass --allow-modified)"
-                )
+        applied = history.applied(conn)
         pending = [f for f in files if f.version not in applied]
         if to is not None:
-            pending = [f for f in pending if int(f.version) <= int(to)]
+            target = version_number(to)
+            if target not in {int(f.version) for f in files}:
+                raise NotFound(f"no migration with version {to} in {self.up_dir}")
+            pending = [f for f in pending if int(f.version) <= target]
         newest = max((int(v) for v in applied), default=0)
         late = [f.name for f in pending if int(f.version) < newest]
         if late and not allow_out_of_order:
             raise DomainError(
                 f"pending migration older than the newest applied one: {', '.join(late)} "
-                "(pass --allow-out-of-order to apply it anyway)"
+                "(pass --allow-out-of-order to apply it anyway); nothing was run"
             )
         return pending
 
@@ -143,56 +168,114 @@ class MigrationRunner:
         allow_modified: bool = False,
         allow_out_of_order: bool = False,
     ) -> list[SqlFile]:
-        with tooling_lock(self.url, "migrate", self.lock_timeout), connect(self.url) as conn:
+        with locked_session(self.url, "migrate", self.lock_timeout) as conn:
             if not dry_run:
-                conn.execute(HISTORY_DDL)
+                require_owner(conn, "db migrate")
+                self.check_log()
+                history.create(conn)
             pending = self.plan(conn, to, allow_modified, allow_out_of_order)
-            for file in pending:
-                if dry_run:
+            if dry_run:
+                for file in pending:
                     self.report("would-run", file, {"sql": file.text()})
-                    continue
-                self.report("running", file, {})
-                elapsed = self._run(conn, file, partial(self._record_up, file))
-                append_log(self.log, self._log_entry("migrate", file, elapsed))
-                self.report("applied", file, {"ms": elapsed})
+                return pending
+            applied = 0
+            try:
+                for file in pending:
+                    self.report("running", file, {})
+                    elapsed = run_file(conn, file, "migrate", self._failed(file))
+                    applied += 1
+                    self._log("migrate", file, elapsed)
+                    self.report("applied", file, {"ms": elapsed})
+            finally:
+                if applied and not conn.broken:  # the files that did apply may have made tables
+                    for role in regrant(conn):
+                        self.report("regranted", None, {"role": role})
             return pending
 
-    @staticmethod
-    def _record_up(file: SqlFile, conn: Any, elapsed: int) -> None:
-        conn.execute(
-            "INSERT INTO schema_migrations (version, name, checksum, applied_by, execution_ms)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (file.version, file.name, file.checksum(), os_user(), elapsed),
-        )
+    # -- rollback --------------------------------------------------------------------
 
-    @staticmethod
-    def _record_down(version: str, conn: Any, elapsed: int) -> None:
-        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (version,))
+    def rollback(
+        self,
+        steps: int | None = None,
+        to: str | None = None,
+        dry_run: bool = False,
+        confirm: Callable[[RollbackPlan], bool] | None = None,
+    ) -> list[SqlFile]:
+        """Revert the newest applied files; `confirm` sees the plan first and may say no."""
+        if steps is not None and to is not None:
+            raise InvalidInput("give --steps or --to, not both")
+        if steps is not None and steps < 1:
+            raise InvalidInput("--steps must be 1 or more")
+        target = version_number(to) if to is not None else None
+        with locked_session(self.url, "rollback", self.lock_timeout) as conn:
+            if not dry_run:
+                require_owner(conn, "db rollback")
+                self.check_log()
+                history.create(conn)  # a database migrated by an older eventreg has no failures table yet
+            dirty = history.failures(conn)
+            if dirty:
+                raise DomainError(
+                    f"{dirty[0].describe()}; fix the database, then run `eventreg db repair`; nothing was rolled back"
+                )
+            plan = self._rollback_plan(conn, steps, target)
+            if not plan.files:
+                return []
+            self.report("rollback-plan", None, {"plan": plan})
+            if dry_run:
+                for file in plan.files:
+                    self.report("would-revert", file, {"sql": file.text()})
+                return plan.files
+            if confirm is not None and not confirm(plan):
+                raise DomainError("nothing was rolled back")
+            for file in plan.files:
+                self.report("reverting", file, {})
+                elapsed = run_file(conn, file, "rollback", self._failed(file))
+                self._log("rollback", file, elapsed)
+                self.report("reverted", file, {"ms": elapsed})
+            return plan.files
 
-    def _run(self, conn: Any, file: SqlFile, record: Callable[[Any, int], None]) -> int:
-        """Run one file and its history statement; both commit or neither does."""
-        import psycopg
+    def _rollback_plan(self, conn: Any, steps: int | None, target: int | None) -> RollbackPlan:
+        applied = sorted(history.applied(conn).values(), key=_by_version, reverse=True)
+        if target is not None:
+            if target != 0 and target not in {int(r["version"]) for r in applied}:
+                raise NotFound(f"migration {target:04d} is not applied (give an applied version, or 0 for all)")
+            rows = [r for r in applied if int(r["version"]) > target]
+        else:
+            wanted = steps or 1
+            if steps is not None and steps > len(applied):
+                raise DomainError(
+                    f"--steps {steps} asks for more than the {len(applied)} applied migration(s); "
+                    "nothing was rolled back (`--to 0` reverts them all)"
+                )
+            rows = applied[:wanted]
+        downs = {f.version: f for f in discover(self.down_dir)} if self.down_dir.is_dir() else {}
+        missing = [r["name"] for r in rows if r["version"] not in downs]
+        if missing:
+            raise DomainError(f"no down file for {', '.join(missing)} in {self.down_dir}; nothing was rolled back")
+        files = [downs[r["version"]] for r in rows]
+        return RollbackPlan(files, {f.name: losses(conn, f.text()) for f in files})
 
-        started = time.perf_counter()
-        sql = file.text()
-        try:
-            if file.no_transaction:
-                # e.g. CREATE INDEX CONCURRENTLY, which refuses to run inside a transaction;
-                # such a file must be safe to re-run (IF NOT EXISTS), as it cannot roll back.
-                for part in split_statements(sql):
-                    conn.execute(part)
-                elapsed = _ms(started)
-                record(conn, elapsed)
-            else:
-                with conn.transaction():
-                    conn.execute(sql)
-                    elapsed = _ms(started)
-                    record(conn, elapsed)
-        except psycopg.Error as exc:
-            raise MigrationFailed(f"{file.name} failed and was rolled back: {first_line(exc)}") from exc
-        return elapsed
+    # -- the local log -----------------------------------------------------------------
 
-    def _log_entry(self, operation: str, file: SqlFile, elapsed: int) -> dict[str, Any]:
+    def check_log(self) -> None:
+        moved = set_aside(self.log)
+        if moved is not None:
+            self.report("log-moved", None, {"path": moved[0], "reason": moved[1], "log": self.log})
+
+    def _log(self, operation: str, file: SqlFile, elapsed: int, **extra: Any) -> None:
+        moved = append_log(self.log, self.log_entry(operation, file, elapsed, **extra))
+        if moved is not None:
+            self.report("log-moved", None, {"path": moved[0], "reason": moved[1], "log": self.log})
+
+    def _failed(self, file: SqlFile) -> Callable[[str, int, int, str], None]:
+        """What a no-transaction file that stopped halfway leaves in the local log."""
+
+        def log(operation: str, elapsed: int, done: int, error: str) -> None:
+            self._log(f"{operation}-failed", file, elapsed, statements_done=done, error=error)
+
+        return log
+
+    def log_entry(self, operation: str, file: SqlFile, elapsed: int | None = None, **extra: Any) -> dict[str, Any]:
         return {
             "operation": operation,
             "version": file.version,
@@ -200,56 +283,7 @@ class MigrationRunner:
             "checksum": file.checksum(),
             "execution_ms": elapsed,
             "by": os_user(),
+            "database": self.database,
+            "env": self.env,
+            **extra,
         }
-
-    # -- rollback --------------------------------------------------------------------
-
-    def rollback(self, steps: int | None = None, to: str | None = None, dry_run: bool = False) -> list[SqlFile]:
-        if steps is not None and to is not None:
-            raise InvalidInput("give --steps or --to, not both")
-        if steps is not None and steps < 1:
-            raise InvalidInput("--steps must be 1 or more")
-        with tooling_lock(self.url, "rollback", self.lock_timeout), connect(self.url) as conn:
-            applied = sorted(self._applied(conn).values(), key=lambda r: int(r["version"]), reverse=True)
-            if to is not None:
-                if to != "0" and to not in {r["version"] for r in applied}:
-                    raise NotFound(f"migration {to} is not applied")
-                targets = [r for r in applied if int(r["version"]) > int(to)]
-            else:
-                targets = applied[: steps or 1]
-            downs = {f.version: f for f in discover(self.down_dir)} if self.down_dir.is_dir() else {}
-            missing = [r["name"] for r in targets if r["version"] not in downs]
-            if missing:
-                raise DomainError(f"no down file for {', '.join(missing)} in {self.down_dir}; nothing was rolled back")
-            for row in targets:
-                file = downs[row["version"]]
-                if dry_run:
-                    self.report("would-revert", file, {"sql": file.text()})
-                    continue
-                self.report("reverting", file, {})
-                elapsed = self._run(conn, file, partial(self._record_down, row["version"]))
-                append_log(self.log, self._log_entry("rollback", file, elapsed))
-                self.report("reverted", file, {"ms": elapsed})
-            return [downs[r["version"]] for r in targets]
-
-    # -- new -------------------------------------------------------------------------
-
-    def new(self, name: str) -> tuple[Path, Path]:
-        import re
-
-        slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-        if not slug:
-            raise InvalidInput("a migration name needs letters or digits")
-        self.up_dir.mkdir(parents=True, exist_ok=True)
-        self.down_dir.mkdir(parents=True, exist_ok=True)
-        versions = [int(f.version) for f in discover(self.up_dir)]
-        version = f"{(max(versions, default=0) + 1):04d}"
-        up = self.up_dir / f"{version}_{slug}.sql"
-        down = self.down_dir / f"{version}_{slug}.sql"
-        up.write_text(f"-- {up.name}: describe the change here\n", encoding="utf-8")
-        down.write_text(f"-- {down.name}: undo {up.name}\n", encoding="utf-8")
-        return up, down
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)

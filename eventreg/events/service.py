@@ -1,93 +1,92 @@
-"""Events: creation, changes, publication, cancellation, listing.
+"""Events: creating, changing, publishing, listing; who may see and who may manage each.
 
-Staff and admins manage events; students see published ones. Every change to an
-event's seats happens under its row lock (`repository.find(..., lock=True)`).
+Students see published and cancelled events; a draft is "not found" to them, by
+slug or by id, exactly like an event that does not exist. Staff may see every
+event; only its organisers and admins may change it. Seats, capacity and
+cancellation belong to the registration module, which builds on this one.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from eventreg.access import STAFF
-from eventreg.audit import record
-from eventreg.auth.service import Actor, require
-from eventreg.errors import DomainError, InvalidInput, NotFound
+import psycopg
+
+from eventreg import audit, paging, text
+from eventreg.db.uow import UnitOfWork
+from eventreg.errors import DomainError, InvalidInput, NotFound, NotLoggedIn, PermissionDenied
 from eventreg.events import repository as repo
-from eventreg.timeparse import now, parse_time
+from eventreg.events import rules
+from eventreg.events.repository import LockedEvent
+from eventreg.roles import ADMIN, STAFF, Actor, is_staff, require
+from eventreg.timeparse import now, parse_time, utc
+from eventreg.users import service as users
+from eventreg.views import Event, Organiser, Page
 
-MAX_CAPACITY = 1_000_000
-DEFAULT_LENGTH = timedelta(hours=1)
-TEXT_LIMITS = {"title": 200, "description": 5000, "location": 200}
-
-
-def slugify(title: str) -> str:
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60].strip("-")
-    if not re.search(r"[a-z]", slug):  # a slug needs a letter, so it never reads as an id
-        slug = f"event-{slug}".strip("-")
-    return slug
+SCOPES = ("upcoming", "past", "all")
 
 
-def check_slug(slug: str) -> str:
-    """The rule of the events_slug_check constraint, checked first for a clear message."""
-    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug) or len(slug) > 80 or not re.search(r"[a-z]", slug):
-        raise InvalidInput(f"a slug is lowercase letters, digits and single dashes, with a letter: {slug[:80]!r}")
-    return slug
+def not_found(ref: str) -> NotFound:
+    return NotFound(f"no event {text.for_terminal(ref[:80])!r}")
 
 
-def check_capacity(capacity: int) -> int:
-    if not 1 <= capacity <= MAX_CAPACITY:
-        raise InvalidInput(f"capacity must be between 1 and {MAX_CAPACITY:,}, not {capacity}")
-    return capacity
-
-
-def _clean_text(name: str, value: str) -> str:
-    cleaned = value.strip()
-    if "\x00" in cleaned:
-        raise InvalidInput(f"the {name} may not contain NUL characters")
-    if len(cleaned) > TEXT_LIMITS[name]:
-        raise InvalidInput(f"the {name} may be at most {TEXT_LIMITS[name]} characters")
-    if name == "title" and not cleaned:
-        raise InvalidInput("the title may not be empty")
-    return cleaned
-
-
-def _check_schedule(fields: dict[str, Any]) -> None:
-    if fields["ends_at"] <= fields["starts_at"]:
-        raise InvalidInput("the event must end after it starts")
-    opens, closes = fields.get("registration_opens_at"), fields.get("registration_closes_at")
-    if opens and closes and closes <= opens:
-        raise InvalidInput("registration must close after it opens")
-
-
-def get(conn: Any, ref: str, lock: bool = False) -> dict[str, Any]:
+def checked_ref(ref: str) -> str:
+    """A reference that could name an event (an id or a slug), or NotFound at once."""
     ref = ref.strip()
-    if "\x00" in ref or len(ref) > 80 or not ref.isascii() or (ref.isdigit() and len(ref) > 18):
-        raise NotFound(f"no event {ref[:80]!r}")
-    event = repo.find(conn, ref, lock=lock)
-    if event is None:
-        raise NotFound(f"no event {ref[:80]!r}")
+    if not ref or len(ref) > rules.MAX_SLUG or not ref.isascii() or text.UNSAFE.search(ref):
+        raise not_found(ref)
+    if ref.isdigit() and len(ref) > 18:
+        raise not_found(ref)
+    return ref
+
+
+def _visible_to(event: Event, actor: Actor | None) -> bool:
+    return event.status != "draft" or is_staff(actor)
+
+
+def visible(uow: UnitOfWork, actor: Actor | None, ref: str) -> Event:
+    """An event the caller may see."""
+    ref = checked_ref(ref)
+    event = repo.find(uow.conn, ref)
+    if event is None or not _visible_to(event, actor):
+        raise not_found(ref)
     return event
 
 
-def _is_staff(actor: Actor | None) -> bool:
-    return actor is not None and actor.at_least(STAFF)
+def lock(uow: UnitOfWork, actor: Actor | None, ref: str) -> LockedEvent:
+    """Lock an event the caller may see (see LockedEvent); a draft is not found for students."""
+    ref = checked_ref(ref)
+    locked = repo.lock(uow.conn, ref)
+    if locked is None or not _visible_to(locked.event, actor):
+        raise not_found(ref)
+    return locked
 
 
-def visible(conn: Any, actor: Actor | None, ref: str) -> dict[str, Any]:
-    """An event the caller may see: drafts only for staff and admins."""
-    event = get(conn, ref)
-    if event["status"] == "draft" and not _is_staff(actor):
-        raise NotFound(f"no event {ref[:80]!r}")
-    return event
+def require_manager(uow: UnitOfWork, actor: Actor, event: Event) -> None:
+    """Only the event's organisers (staff) and admins may change it."""
+    require(actor, STAFF)
+    if actor.at_least(ADMIN) or repo.is_organiser(uow.conn, event.id, actor.id):
+        return
+    raise PermissionDenied(f"only the organisers of {event.title} or an admin may change it")
+
+
+def lock_managed(uow: UnitOfWork, actor: Actor, ref: str) -> LockedEvent:
+    require(actor, STAFF)
+    locked = lock(uow, actor, ref)
+    require_manager(uow, actor, locked.event)
+    return locked
+
+
+def _refuse_past(starts_at: datetime, what: str, allow_past: bool) -> None:
+    if starts_at <= now() and not allow_past:
+        raise DomainError(f"{what} starts in the past ({utc(starts_at)}): confirm, or pass --allow-past")
 
 
 def create(
-    conn: Any,
+    uow: UnitOfWork,
     actor: Actor,
+    *,
     title: str,
     capacity: int,
     starts_at: str,
@@ -98,157 +97,154 @@ def create(
     registration_opens: str | None = None,
     registration_closes: str | None = None,
     publish: bool = False,
-) -> dict[str, Any]:
-    import psycopg
-
+    allow_past: bool = False,
+) -> Event:
+    """A new event (a draft unless `publish`); its creator becomes its first organiser."""
     require(actor, STAFF)
+    clean_title = rules.clean_title(title)
     start = parse_time(starts_at, "--starts-at")
+    schedule = rules.Schedule(
+        start,
+        parse_time(ends_at, "--ends-at") if ends_at else rules.default_end(start),
+        parse_time(registration_opens, "--registration-opens") if registration_opens else None,
+        parse_time(registration_closes, "--registration-closes") if registration_closes else None,
+    ).check()
     fields: dict[str, Any] = {
-        "title": _clean_text("title", title),
-        "capacity": check_capacity(capacity),
-        "starts_at": start,
-        "ends_at": parse_time(ends_at, "--ends-at") if ends_at else start + DEFAULT_LENGTH,
-        "location": _clean_text("location", location),
-        "description": _clean_text("description", description),
-        "registration_opens_at": parse_time(registration_opens, "--registration-opens") if registration_opens else None,
-        "registration_closes_at": parse_time(registration_closes, "--registration-closes")
-        if registration_closes
-        else None,
+        "title": clean_title,
+        "capacity": rules.check_capacity(capacity),
+        "location": rules.clean_location(location),
+        "description": rules.clean_description(description),
+        **vars(schedule),
         "status": "published" if publish else "draft",
         "created_by": actor.id,
     }
-    _check_schedule(fields)
-    base = check_slug(slug) if slug else slugify(fields["title"])
+    _refuse_past(schedule.starts_at, clean_title, allow_past)
+    base = rules.check_slug(slug) if slug else rules.slugify(clean_title)
     candidate, n = base, 1
-    while not slug and repo.slug_taken(conn, candidate):
+    while not slug and repo.slug_taken(uow.conn, candidate):
         n += 1
         candidate = f"{base}-{n}"
     fields["slug"] = candidate
     try:
-        with conn.transaction():
-            event = repo.insert(conn, fields)
-            record(
-                conn,
-                "event.created",
-                actor.id,
-                event_id=event["id"],
-                details={"capacity": capacity, "status": fields["status"]},
-            )
+        with uow.conn.transaction():  # a savepoint, so a taken slug is a clear refusal
+            event = repo.insert(uow.conn, fields)
     except psycopg.errors.UniqueViolation:
         raise DomainError(f"the slug {candidate!r} is taken: choose another with --slug") from None
+    repo.add_organiser(uow.conn, event.id, actor.id, actor.id)
+    audit.record(
+        uow.conn, "event.created", actor.id, event_id=event.id, details={"capacity": capacity, "status": event.status}
+    )
     return event
 
 
-def update(conn: Any, actor: Actor, ref: str, changes: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-    """Change details; a capacity change goes through the registration service,
-    which promotes from the waitlist in the same transaction."""
-    require(actor, STAFF)
-    capacity = changes.pop("capacity", None)
+def update(
+    uow: UnitOfWork,
+    actor: Actor,
+    ref: str,
+    changes: dict[str, str],
+    reason: str | None = None,
+) -> Event:
+    """Change an event's details. Given only a new start, the end moves with it (same length)."""
+    reason = audit.clean_reason(reason)
     parsed: dict[str, Any] = {}
     for key, value in changes.items():
-        if value is None:
-            continue
-        if key in TEXT_LIMITS:
-            parsed[key] = _clean_text(key, value)
-        elif key == "slug":
-            parsed[key] = check_slug(value)
-        else:
-            parsed[key] = parse_time(value, "--" + key.replace("_at", "").replace("_", "-"))
-    with conn.transaction():
-        event = get(conn, ref, lock=True)
-        if event["status"] == "cancelled":
-            raise DomainError(f"{event['title']} is cancelled and can no longer change")
-        if parsed:
-            _check_schedule({**event, **parsed})
-            event = repo.update(conn, event["id"], parsed)
-            record(
-                conn,
-                "event.updated",
-                actor.id,
-                event_id=event["id"],
-                reason=reason,
-                details={k: str(v) for k, v in parsed.items()},
-            )
-        if capacity is not None:
-            from eventreg.registration import service as registration
+        if key == "title":
+            parsed[key] = rules.clean_title(value)
+        elif key == "location":
+            parsed[key] = rules.clean_location(value)
+        elif key == "description":
+            parsed[key] = rules.clean_description(value)
+        elif key in repo.DETAILS:
+            parsed[key] = parse_time(value, "--" + key.removesuffix("_at").replace("_", "-"))
+    locked = lock_managed(uow, actor, ref)
+    event = locked.event
+    if event.status == "cancelled":
+        raise DomainError(f"{event.title} is cancelled and can no longer change")
+    current = rules.Schedule(event.starts_at, event.ends_at, event.registration_opens_at, event.registration_closes_at)
+    if "starts_at" in parsed and "ends_at" not in parsed:
+        parsed["ends_at"] = current.moved_to(parsed["starts_at"]).ends_at
+    rules.Schedule(**{**vars(current), **{k: v for k, v in parsed.items() if k in vars(current)}}).check()
+    if not parsed:
+        return event
+    updated = repo.update(uow.conn, locked, parsed)
+    audit.record(
+        uow.conn,
+        "event.updated",
+        actor.id,
+        event_id=event.id,
+        reason=reason,
+        details={k: v.isoformat() if isinstance(v, datetime) else v for k, v in parsed.items()},
+    )
+    return updated
 
-            registration.change_capacity(conn, actor, event, capacity, reason)
-        return repo.with_waitlist_length(conn, event["id"])
+
+def publish(uow: UnitOfWork, actor: Actor, ref: str, allow_past: bool = False) -> Event:
+    locked = lock_managed(uow, actor, ref)
+    if locked.event.status != "draft":
+        raise DomainError(f"{locked.event.title} is {locked.event.status}, not a draft")
+    _refuse_past(locked.event.starts_at, locked.event.title, allow_past)
+    event = repo.set_status(uow.conn, locked, "published")
+    audit.record(uow.conn, "event.published", actor.id, event_id=event.id)
+    return event
 
 
-def publish(conn: Any, actor: Actor, ref: str) -> dict[str, Any]:
+def mark_cancelled(
+    uow: UnitOfWork, actor: Actor, locked: LockedEvent, reason: str | None, details: dict[str, Any]
+) -> Event:
+    """The status half of a cancellation; the registration module cancels the seats first."""
+    event = repo.set_status(uow.conn, locked, "cancelled")
+    audit.record(uow.conn, "event.cancelled", actor.id, event_id=event.id, reason=reason, details=details)
+    return event
+
+
+def listing_query(
+    uow: UnitOfWork, actor: Actor | None, scope: str, mine: bool, after: str | None, limit: int | None
+) -> tuple[Any, dict[str, Any]]:
+    """The events the caller may list (staff also see drafts); `mine`: events they organise."""
+    if scope not in SCOPES:
+        raise InvalidInput(f"unknown scope {scope[:20]!r}: use one of {', '.join(SCOPES)}")
+    if mine and actor is None:
+        raise NotLoggedIn("--mine needs a login: run eventreg auth login")
+    key = paging.decode(after, datetime.fromisoformat, int)
+    position = (key[0], key[1]) if key else None
+    organiser = actor.id if mine and actor else None
+    return repo.page_query(scope, is_staff(actor), organiser, position, limit, now())
+
+
+def listing(uow: UnitOfWork, actor: Actor | None, scope: str, mine: bool, after: str | None, limit: int) -> Page[Event]:
+    paging.check_limit(limit)
+    query, params = listing_query(uow, actor, scope, mine, after, limit + 1)
+    return paging.page(repo.run(uow.conn, query, params), limit, lambda e: (e.starts_at.isoformat(), e.id))
+
+
+# -- organisers ----------------------------------------------------------------------------
+
+
+def organisers(uow: UnitOfWork, actor: Actor, ref: str) -> list[Organiser]:
     require(actor, STAFF)
-    with conn.transaction():
-        event = get(conn, ref, lock=True)
-        if event["status"] != "draft":
-            raise DomainError(f"{event['title']} is {event['status']}, not a draft")
-        repo.set_status(conn, event["id"], "published")
-        record(conn, "event.published", actor.id, event_id=event["id"])
-    return get(conn, ref)
+    return repo.organisers(uow.conn, visible(uow, actor, ref).id)
 
 
-def cancel(conn: Any, actor: Actor, ref: str, reason: str | None = None) -> int:
-    """Cancel the event and every registration and waitlist place; returns how many."""
-    require(actor, STAFF)
-    with conn.transaction():
-        event = get(conn, ref, lock=True)
-        if event["status"] == "cancelled":
-            raise DomainError(f"{event['title']} is already cancelled")
-        from eventreg.registration import service as registration
-
-        cancelled = registration.cancel_all(conn, actor, event, reason)
-        repo.set_status(conn, event["id"], "cancelled")
-        record(
-            conn,
-            "event.cancelled",
-            actor.id,
-            event_id=event["id"],
-            reason=reason,
-            details={"registrations_cancelled": cancelled},
-        )
-    return cancelled
+def add_organiser(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str) -> Organiser:
+    locked = lock_managed(uow, actor, ref)
+    user = users.find(uow, user_ref)
+    if user.role not in (STAFF, ADMIN) or not user.is_active:
+        raise DomainError(f"{user.email} is not active staff: only staff and admins can organise events")
+    if not repo.add_organiser(uow.conn, locked.id, user.id, actor.id):
+        raise DomainError(f"{user.email} already organises {locked.event.title}")
+    audit.record(uow.conn, "event.organiser_added", actor.id, event_id=locked.id, subject_user_id=user.id)
+    return next(o for o in repo.organisers(uow.conn, locked.id) if o.user_id == user.id)
 
 
-def listing(conn: Any, actor: Actor | None, scope: str = "upcoming", mine: bool = False) -> list[dict[str, Any]]:
-    if scope not in ("upcoming", "past", "all"):
-        raise InvalidInput(f"unknown scope {scope!r}")
-    created_by = actor.id if (mine and actor is not None) else None
-    return repo.listing(conn, scope, include_drafts=_is_staff(actor), created_by=created_by, now=now())
-
-
-def show(conn: Any, actor: Actor | None, ref: str) -> dict[str, Any]:
-    event = visible(conn, actor, ref)
-    return repo.with_waitlist_length(conn, event["id"])
-
-
-def event_json(event: dict[str, Any]) -> dict[str, Any]:
-    """The stable JSON shape of an event (documented in the README)."""
-    return {
-        "id": event["id"],
-        "slug": event["slug"],
-        "title": event["title"],
-        "description": event["description"],
-        "location": event["location"],
-        "status": event["status"],
-        "capacity": event["capacity"],
-        "registered": event["registered_count"],
-        "available": event["capacity"] - event["registered_count"],
-        "waitlist": event.get("waitlist_length", 0),
-        "starts_at": event["starts_at"],
-        "ends_at": event["ends_at"],
-        "registration_opens_at": event["registration_opens_at"],
-        "registration_closes_at": event["registration_closes_at"],
-    }
-
-
-def registration_open(event: dict[str, Any], at: datetime) -> str | None:
-    """Why registration is refused right now, or None when it is open."""
-    if event["status"] != "published":
-        return f"{event['title']} is {event['status']}: registration is not open"
-    if event["starts_at"] <= at:
-        return f"{event['title']} has already started"
-    if event["registration_opens_at"] and at < event["registration_opens_at"]:
-        return f"registration for {event['title']} opens at {event['registration_opens_at'].isoformat()}"
-    if event["registration_closes_at"] and at >= event["registration_closes_at"]:
-        return f"registration for {event['title']} closed at {event['registration_closes_at'].isoformat()}"
-    return None
+def remove_organiser(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str) -> Organiser:
+    locked = lock_managed(uow, actor, ref)
+    user = users.find(uow, user_ref)
+    current = repo.organisers(uow.conn, locked.id)
+    gone = next((o for o in current if o.user_id == user.id), None)
+    if gone is None:
+        raise NotFound(f"{user.email} does not organise {locked.event.title}")
+    if len(current) == 1 and not actor.at_least(ADMIN):
+        raise DomainError(f"{user.email} is the last organiser of {locked.event.title}: add another first")
+    repo.remove_organiser(uow.conn, locked.id, user.id)
+    audit.record(uow.conn, "event.organiser_removed", actor.id, event_id=locked.id, subject_user_id=user.id)
+    return gone

@@ -1,111 +1,77 @@
-"""Users: validation, creation, profiles and security questions."""
+"""Users: the rules for names, emails and roles; creating, finding and renaming people.
+
+Anything that can recover an account (email, password, security questions) is
+changed through `auth.service`, which asks for the current password and ends the
+other sessions.
+"""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import psycopg
 
-from eventreg.auth.passwords import check_answer_rules, hash_secret
+from eventreg import audit, text
+from eventreg.db.uow import UnitOfWork
 from eventreg.errors import DomainError, InvalidInput, NotFound
+from eventreg.roles import ROLES, Actor
 from eventreg.users import repository as repo
+from eventreg.views import Profile, Promoted, User
 
-ROLES = ("student", "staff", "admin")
-MIN_QUESTIONS = 2
 MAX_NAME = 200
-MAX_EMAIL = 254
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def clean_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > MAX_EMAIL or not _EMAIL.match(email) or "\x00" in email:
-        raise InvalidInput(f"not a valid email address: {email[:80]!r}")
-    return email
+    return text.email(email)
 
 
 def clean_name(name: str) -> str:
-    name = " ".join(name.split())
-    if not name:
-        raise InvalidInput("a name may not be empty")
-    if len(name) > MAX_NAME or "\x00" in name:
-        raise InvalidInput(f"a name may be at most {MAX_NAME} characters, without NUL")
-    return name
+    return text.line(name, "name", MAX_NAME, collapse=True)
 
 
 def clean_role(role: str) -> str:
     if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+        raise InvalidInput(f"unknown role {text.for_terminal(role[:40])!r}: use one of {', '.join(ROLES)}")
     return role
 
 
-def clean_questions(pairs: list[tuple[str, str]], rounds: int) -> list[tuple[str, str]]:
-    """Validate question/answer pairs and hash the normalised answers."""
-    if len(pairs) < MIN_QUESTIONS:
-        raise InvalidInput(f"set at least {MIN_QUESTIONS} security questions")
-    seen: set[str] = set()
-    hashed = []
-    for question, answer in pairs:
-        question = " ".join(question.split())
-        if not 3 <= len(question) <= 200 or "\x00" in question:
-            raise InvalidInput("a security question needs 3 to 200 characters")
-        if question.casefold() in seen:
-            raise InvalidInput(f"the question {question!r} is given twice")
-        seen.add(question.casefold())
-        hashed.append((question, hash_secret(check_answer_rules(answer), rounds)))
-    return hashed
-
-
-def create_user(
-    conn: Any,
-    email: str,
-    name: str,
-    role: str,
-    password_hash: str | None,
-    questions: list[tuple[str, str]] | None = None,
-) -> dict[str, Any]:
-    """Insert a user (and hashed questions) inside the caller's transaction."""
-    import psycopg
-
+def create(uow: UnitOfWork, email: str, name: str, role: str, password_hash: str | None) -> User:
+    """Insert a user; a second account for an address (in any case) is refused by the unique index."""
+    email, name, role = clean_email(email), clean_name(name), clean_role(role)
     try:
-        with conn.transaction():
-            user = repo.insert_user(conn, clean_email(email), clean_name(name), clean_role(role), password_hash)
-            if questions:
-                repo.replace_questions(conn, user["id"], questions)
+        with uow.conn.transaction():  # a savepoint: the caller's transaction survives a duplicate
+            return repo.insert(uow.conn, email, name, role, password_hash)
     except psycopg.errors.UniqueViolation:
-        raise DomainError(f"an account with the email {email.strip()} already exists") from None
-    return user
+        raise DomainError(f"an account with the email {email} already exists") from None
 
 
-def get_user(conn: Any, user_id: int) -> dict[str, Any]:
-    user = repo.by_id(conn, user_id)
+def find(uow: UnitOfWork, ref: str) -> User:
+    """A user by id (digits) or email."""
+    ref = ref.strip()
+    user = None
+    if ref.isascii() and ref.isdigit():
+        if len(ref) <= 18:
+            user = repo.by_id(uow.conn, int(ref))
+    elif len(ref) <= text.MAX_EMAIL and not text.UNSAFE.search(ref):
+        user = repo.by_email(uow.conn, ref)
     if user is None:
-        raise NotFound(f"no user with id {user_id}")
+        raise NotFound(f"no user {text.for_terminal(ref[:80])!r}")
     return user
 
 
-def find_user(conn: Any, ref: str) -> dict[str, Any]:
-    """A user by id or email."""
-    if "\x00" in ref or len(ref) > MAX_EMAIL:
-        raise NotFound(f"no user {ref[:80]!r}")
-    numeric = ref.isascii() and ref.isdigit() and len(ref) <= 18
-    user = repo.by_id(conn, int(ref)) if numeric else repo.by_email(conn, ref.strip())
+def people(uow: UnitOfWork, ids: list[int]) -> list[Promoted]:
+    """Who these ids are (email, name), in the order given."""
+    found = {u.id: u for u in repo.by_ids(uow.conn, ids)} if ids else {}
+    return [Promoted(found[i].email, found[i].name) for i in ids if i in found]
+
+
+def profile(uow: UnitOfWork, actor: Actor) -> Profile:
+    user = repo.by_id(uow.conn, actor.id)
     if user is None:
-        raise NotFound(f"no user {ref!r}")
-    user.pop("password_hash", None)
+        raise NotFound("your account no longer exists")
+    questions = [q["text"] for q in repo.questions(uow.conn, actor.id)]
+    return Profile(**vars(user), security_questions=questions)
+
+
+def rename(uow: UnitOfWork, actor: Actor, name: str) -> User:
+    user = repo.set_name(uow.conn, actor.id, clean_name(name))
+    audit.record(uow.conn, "user.renamed", actor.id, subject_user_id=actor.id)
     return user
-
-
-def profile(conn: Any, user_id: int) -> dict[str, Any]:
-    user = get_user(conn, user_id)
-    user["security_questions"] = [q["question"] for q in repo.questions(conn, user_id)]
-    return user
-
-
-def rename(conn: Any, user_id: int, name: str) -> dict[str, Any]:
-    with conn.transaction():
-        return repo.update_name(conn, user_id, clean_name(name))
-
-
-def set_questions(conn: Any, user_id: int, hashed_pairs: list[tuple[str, str]]) -> None:
-    with conn.transaction():
-        repo.replace_questions(conn, user_id, hashed_pairs)

@@ -1,4 +1,5 @@
 -- table: events
+-- also: event_organisers
 -- label: sample events
 INSERT INTO events (slug, title, description, location, capacity, starts_at, ends_at, status, created_by)
 SELECT e.slug, e.title, e.description, e.location, e.capacity,
@@ -12,3 +13,9 @@ SELECT e.slug, e.title, e.description, e.location, e.capacity,
         ('spring-hackathon', 'Spring Hackathon', 'Build something in 24 hours.', 'Engineering Building',
          3, interval '21 days', interval '24 hours')
        ) AS e (slug, title, description, location, capacity, starts_in, lasts);
+
+-- Sam Staff organises them (see event_organisers: organisers manage an event).
+INSERT INTO event_organisers (event_id, user_id, added_by)
+SELECT e.id, u.id, u.id
+  FROM events e JOIN users u ON u.email = 'staff@example.edu'
+ WHERE e.slug IN ('welcome-social', 'python-workshop', 'spring-hackathon');

@@ -1,6 +1,7 @@
 -- table: registrations
 -- label: registrations and waitlist places
 -- python-workshop ends up full with Carol on its waitlist; spring-hackathon is nearly full.
+-- The seat and waitlist counters on events follow by themselves (the trigger of 0008).
 INSERT INTO registrations (event_id, user_id, status, registered_at, waitlist_rank)
 SELECT ev.id, u.id, r.status,
        CASE WHEN r.status = 'registered' THEN now() END,
@@ -18,7 +19,3 @@ SELECT ev.id, u.id, r.status,
   JOIN users u ON u.email = r.email
  ORDER BY r.ord;
 
-UPDATE events e
-   SET registered_count = (SELECT count(*) FROM registrations r
-                            WHERE r.event_id = e.id AND r.status = 'registered')
- WHERE e.slug IN ('welcome-social', 'python-workshop', 'spring-hackathon');

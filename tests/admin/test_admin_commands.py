@@ -1,227 +1,180 @@
+"""Admins: people, roles, access, every registration, imports."""
+
+from __future__ import annotations
+
 import csv
 import io
 import json
 import threading
 
-from tests.conftest import PASSWORD, Cli, make_user
-from tests.registration.helpers import insert_users, published_event
+from eventreg.registration import service as registration
+from tests.conftest import PASSWORD, Cli
+from tests.support import insert_users, published_event, work
 
 USER_KEYS = {"id", "email", "name", "role", "is_active", "created_at", "updated_at"}
-REGISTRATION_KEYS = ["id", "event", "title", "email", "name", "status", "created_at", "registered_at",
-                     "cancelled_at", "checked_in_at"]  # fmt: skip
 
 
-def test_users_list_show_role_and_json_shape(cli: Cli, login_as, conn, settings):
-    login_as("admin", "root@example.edu")
-    make_user(conn, settings, "sam@example.edu")
-    listed = json.loads(cli("admin", "users", "list", "--search", "sam", "--json").stdout)
-    assert [u["email"] for u in listed] == ["sam@example.edu"] and set(listed[0]) == USER_KEYS
-    assert cli("admin", "users", "role", "sam@example.edu", "staff", "--reason", "new hire").exit_code == 0
-    shown = json.loads(cli("admin", "users", "show", "sam@example.edu", "--json").stdout)
-    assert shown["role"] == "staff"
-    staff_only = json.loads(cli("admin", "users", "list", "--role", "staff", "--json").stdout)
-    assert [u["email"] for u in staff_only] == ["sam@example.edu"]
-    assert cli("admin", "users", "role", "sam@example.edu", "wizard").exit_code == 2
-    audit = conn.execute("SELECT action, reason FROM audit_log WHERE action = 'user.role_changed'").fetchall()
-    assert audit == [{"action": "user.role_changed", "reason": "new hire"}]
+def test_users_list_show_role_and_json_shape(cli: Cli, conn):
+    admin = cli.as_role("admin")
+    listed = json.loads(admin("admin", "users", "list", "--search", "staff", "--json").stdout)
+    assert [u["email"] for u in listed] == ["staff@example.edu"] and set(listed[0]) == USER_KEYS
+    assert admin("admin", "users", "role", "student@example.edu", "staff", "--reason", "new hire").exit_code == 0
+    shown = json.loads(admin("admin", "users", "show", "student@example.edu", "--json").stdout)
+    assert shown["role"] == "staff" and set(shown) == USER_KEYS | {"locked_until"}
+    staff_only = json.loads(admin("admin", "users", "list", "--role", "staff", "--json").stdout)
+    assert {u["email"] for u in staff_only} == {"student@example.edu", "staff@example.edu"}
+    assert admin("admin", "users", "role", "student@example.edu", "wizard").exit_code == 2
+    assert admin("admin", "users", "show", "nobody@example.edu").exit_code == 4
+    audit = conn.execute("SELECT reason FROM audit_log WHERE action = 'user.role_changed'").fetchone()
+    assert audit["reason"] == "new hire"
 
 
-def test_last_admin_cannot_demote_or_deactivate_themselves(cli: Cli, login_as):
-    login_as("admin", "only@example.edu")
-    result = cli("admin", "users", "role", "only@example.edu", "student")
-    assert result.exit_code == 1 and "last active admin" in result.stderr
-    assert cli("admin", "users", "deactivate", "only@example.edu").exit_code == 1
+def test_the_last_admin_can_neither_be_demoted_nor_deactivated(cli: Cli):
+    admin = cli.as_role("admin")
+    demoted = admin("admin", "users", "role", "admin@example.edu", "student")
+    assert demoted.exit_code == 1 and "last active admin" in demoted.stderr
+    assert admin("admin", "users", "deactivate", "admin@example.edu", "--yes").exit_code == 1
 
 
-def test_deactivation_revokes_sessions_and_reactivation_allows_login(cli: Cli, login_as, conn, settings):
-    from eventreg.auth import service
-
-    make_user(conn, settings, "leaver@example.edu")
-    token, _ = service.login(conn, settings, "leaver@example.edu", PASSWORD)
-    login_as("admin", "root@example.edu")
-    assert cli("admin", "users", "deactivate", "leaver@example.edu", "--reason", "left").exit_code == 0
-    revoked = conn.execute(
-        "SELECT count(*) AS n FROM sessions s JOIN users u ON u.id = s.user_id"
-        " WHERE u.email = 'leaver@example.edu' AND s.revoked_at IS NULL"
-    ).fetchone()
-    assert revoked["n"] == 0
-    import pytest
-
-    from eventreg.errors import NotLoggedIn
-
-    with pytest.raises(NotLoggedIn):
-        service.authenticate(conn, settings, token, "student")
-    assert cli("admin", "users", "reactivate", "leaver@example.edu").exit_code == 0
-    service.login(conn, settings, "leaver@example.edu", PASSWORD)
-
-
-def test_unlock_lifts_a_lockout(cli: Cli, login_as, conn, settings):
-    import pytest
-
-    from eventreg.auth import service
-    from eventreg.errors import NotLoggedIn
-
-    make_user(conn, settings, "locked@example.edu")
-    for _ in range(5):
-        with pytest.raises(NotLoggedIn):
-            service.login(conn, settings, "locked@example.edu", "bad-password")
-    login_as("admin", "root@example.edu")
-    assert cli("admin", "users", "unlock", "locked@example.edu").exit_code == 0
-    service.login(conn, settings, "locked@example.edu", PASSWORD)
-
-
-def test_admin_create_with_a_reset_code_that_works_once(cli: Cli, login_as, monkeypatch):
-    login_as("admin", "root@example.edu")
-    created = cli("admin", "create", "--email", "dean@example.edu", "--name", "Dean", "--reset-code")
-    assert created.exit_code == 0
-    code = created.stdout.strip()
-    monkeypatch.delenv("EVENTREG_TOKEN", raising=False)
-    reset = cli(
-        "auth",
-        "reset-password",
-        "--email",
-        "dean@example.edu",
-        "--code",
-        "--password-stdin",
-        input=f"{code}\nthe-deans-password\n",
+def test_deactivation_says_what_it_ends_asks_and_ends_every_session(cli: Cli):
+    assert (
+        cli("auth", "login", "--email", "student@example.edu", "--password-stdin", input=f"{PASSWORD}\n").exit_code == 0
     )
-    assert reset.exit_code == 0, reset.output
-    again = cli(
-        "auth",
-        "reset-password",
-        "--email",
-        "dean@example.edu",
-        "--code",
-        "--password-stdin",
-        input=f"{code}\nanother-password\n",
+    admin = cli.as_role("admin")
+    unasked = admin("admin", "users", "deactivate", "student@example.edu")
+    assert unasked.exit_code == 2 and "2 live session(s)" in unasked.stderr and "--yes" in unasked.stderr
+    dry = admin("admin", "users", "deactivate", "student@example.edu", "--dry-run")
+    assert dry.exit_code == 0 and "nothing was changed" in dry.stderr
+    assert cli.as_role("student")("auth", "status").exit_code == 0
+    done = cli.as_role("admin")("admin", "users", "deactivate", "student@example.edu", "--reason", "left", "--yes")
+    assert done.exit_code == 0 and "2 session(s) ended" in done.stderr
+    assert cli.as_role("student")("auth", "status").exit_code == 3
+    assert cli.as_role("admin")("admin", "users", "reactivate", "student@example.edu").exit_code == 0
+    cli.as_role(None)
+    assert (
+        cli("auth", "login", "--email", "student@example.edu", "--password-stdin", input=f"{PASSWORD}\n").exit_code == 0
     )
-    assert again.exit_code == 3
-    login = cli("auth", "login", "--email", "dean@example.edu", "--password-stdin", input="the-deans-password\n")
-    assert login.exit_code == 0 and "(admin)" in login.stderr
 
 
-def test_admin_create_with_a_password(cli: Cli, login_as):
-    login_as("admin", "root@example.edu")
-    result = cli(
-        "admin", "create", "--email", "two@example.edu", "--name", "Two", "--password-stdin", input=PASSWORD + "\n"
-    )
-    assert result.exit_code == 0
-    assert cli("auth", "login", "--email", "two@example.edu", "--password-stdin", input=PASSWORD + "\n").exit_code == 0
+def test_admin_create_with_a_password(cli: Cli):
+    made = cli.as_role("admin")("admin", "create", "--email", "two@example.edu", "--name", "Two", "--password-stdin",
+                                 input=f"{PASSWORD}\n")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    cli.as_role(None)
+    assert cli("auth", "login", "--email", "two@example.edu", "--password-stdin", input=f"{PASSWORD}\n").exit_code == 0
 
 
-def test_registrations_json_csv_and_filters(cli: Cli, login_as, conn, tmp_path):
-    event = published_event(conn, capacity=2)
-    people = insert_users(conn, 3)
-    from eventreg.registration import service as registration
+def test_registrations_json_csv_and_filters(db, cli: Cli, conn, tmp_path):
+    event = published_event(db, capacity=1, title="Admin View")
+    a, b = insert_users(conn, 2)
+    for person in (a, b):
+        with work(db) as uow:
+            registration.register(uow, person, event.slug)
+    admin = cli.as_role("admin")
+    rows = json.loads(admin("admin", "registrations", "--json").stdout)
+    assert [r["status"] for r in rows] == ["registered", "waitlisted"]
+    assert set(rows[0]) == {"id", "event", "title", "email", "name", "status", "created_at", "registered_at",
+                            "cancelled_at", "checked_in_at"}  # fmt: skip
+    waiting = json.loads(admin("admin", "registrations", "--status", "waitlisted", "--json").stdout)
+    assert [r["email"] for r in waiting] == [b.email]
+    exported = list(csv.DictReader(io.StringIO(admin("admin", "registrations", "--csv", "--all").stdout)))
+    assert [r["email"] for r in exported] == [a.email, b.email]
+    out = tmp_path / "all.csv"
+    assert admin("admin", "registrations", "--event", event.slug, "--csv", "--all", "-o", str(out)).exit_code == 0
+    assert len(list(csv.DictReader(out.open()))) == 2
+    assert admin("admin", "registrations", "--status", "lost").exit_code == 2
 
-    for person in people:
-        registration.register(conn, person, event["slug"])
-    login_as("admin", "root@example.edu")
-    rows = json.loads(cli("admin", "registrations", "--json").stdout)
-    assert [r["status"] for r in rows] == ["registered", "registered", "waitlisted"]
-    assert list(rows[0]) == REGISTRATION_KEYS
-    waiting = json.loads(cli("admin", "registrations", "--status", "waitlisted", "--json").stdout)
-    assert [r["email"] for r in waiting] == [people[2].email]
-    text = cli("admin", "registrations", "--csv").stdout
-    parsed = list(csv.DictReader(io.StringIO(text)))
-    assert [r["email"] for r in parsed] == [p.email for p in people] and list(parsed[0]) == REGISTRATION_KEYS
-    out = tmp_path / "export.csv"
-    assert cli("admin", "registrations", "--event", event["slug"], "--output", str(out)).exit_code == 0
-    assert len(list(csv.DictReader(out.open()))) == 3
-    assert cli("admin", "registrations", "--status", "lost").exit_code == 2
 
-
-def test_pagination_neither_skips_nor_repeats_while_registrations_arrive(cli: Cli, login_as, conn, db):
-    event = published_event(conn, capacity=500)
-    early = insert_users(conn, 60)
-    late = insert_users(conn, 60)
-    from eventreg.db.connection import connect
-    from eventreg.registration import service as registration
-
+def test_pages_neither_skip_nor_repeat_while_registrations_arrive(db, cli: Cli, conn):
+    event = published_event(db, capacity=500, title="Busy")
+    early = insert_users(conn, 60, prefix="early")
     for person in early:
-        registration.register(conn, person, event["slug"])
-    login_as("admin", "root@example.edu")
-    seen: list[int] = []
-    after = 0
-    writer_done = threading.Event()
+        with work(db) as uow:
+            registration.register(uow, person, event.slug)
+    late = insert_users(conn, 40, prefix="late")
+    stop = threading.Event()
 
     def keep_registering() -> None:
-        with connect(db) as other:
-            for person in late:
-                registration.register(other, person, event["slug"])
-        writer_done.set()
+        for person in late:
+            if stop.is_set():
+                return
+            with work(db) as uow:
+                registration.register(uow, person, event.slug)
 
     writer = threading.Thread(target=keep_registering)
     writer.start()
-    while True:
-        page = json.loads(cli("admin", "registrations", "--limit", "7", "--after", str(after), "--json").stdout)
-        if not page:
-            if writer_done.is_set():
+    admin, seen, after = cli.as_role("admin"), [], None
+    try:
+        while True:
+            args = ["admin", "registrations", "--limit", "7", "--json"] + (["--after", after] if after else [])
+            result = admin(*args)
+            seen += [r["id"] for r in json.loads(result.stdout)]
+            hint = [line for line in result.stderr.splitlines() if line.startswith("More: --after ")]
+            if not hint:
                 break
-            continue
-        seen.extend(r["id"] for r in page)
-        after = page[-1]["id"]
-    writer.join()
-    assert len(seen) == len(set(seen)) == 120
-    assert seen == sorted(seen)
+            after = hint[0].split()[2]
+    finally:
+        stop.set()
+        writer.join()
+    assert len(seen) == len(set(seen)) and seen == sorted(seen)  # no repeats, in key order
+    early_ids = {r["id"] for r in conn.execute(
+        "SELECT id FROM registrations WHERE user_id = ANY(%s)", ([p.id for p in early],))}  # fmt: skip
+    assert early_ids <= set(seen)  # nothing that was there from the start was skipped
 
 
-def test_capacity_raises_promote_and_lowering_is_refused(cli: Cli, login_as, conn):
-    event = published_event(conn, capacity=1)
-    from eventreg.registration import service as registration
-
-    for person in insert_users(conn, 3):
-        registration.register(conn, person, event["slug"])
-    login_as("admin", "root@example.edu")
-    raised = cli("admin", "capacity", event["slug"], "3", "--reason", "bigger room")
-    assert raised.exit_code == 0 and "2 promoted" in raised.stderr
-    lowered = cli("admin", "capacity", event["slug"], "2")
-    assert lowered.exit_code == 1 and "has 3 registered" in lowered.stderr
-
-
-def test_import_creates_all_or_nothing_and_reports_every_bad_row(cli: Cli, login_as, conn, tmp_path):
-    login_as("admin", "root@example.edu")
+def test_import_is_every_row_or_none_and_names_the_bad_ones(cli: Cli, conn, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(
-        "email,name,role\nok@example.edu,Ok,student\nnot-an-email,X,student\n"
-        "dup@example.edu,Dup,student\ndup@example.edu,Dup Again,student\nfine@example.edu,,staff\n"
-        "wiz@example.edu,Wiz,wizard\n"
+        "email,name,role\nok@example.edu,OK,\nnot-an-email,X,\nz@example.edu,Z,wizard\nok@example.edu,Twice,\n"
     )
-    result = cli("user", "import", str(bad))
-    assert result.exit_code == 2
-    for line in ("line 3", "line 5", "line 6", "line 7"):
-        assert line in result.stderr
-    assert (
-        conn.execute(
-            "SELECT count(*) AS n FROM users WHERE email LIKE '%%@example.edu' AND email <> 'root@example.edu'"
-        ).fetchone()["n"]
-        == 0
-    )
+    admin = cli.as_role("admin")
+    result = admin("user", "import", str(bad))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    for expected in ("line 3:", "line 4:", "line 5: ok@example.edu is also on line 2", "nothing was imported"):
+        assert expected in result.stderr
+    assert conn.execute("SELECT count(*) AS n FROM users").fetchone()["n"] == 3
     good = tmp_path / "good.csv"
     good.write_text(
-        "email,name,role\nnew1@example.edu,New One,student\nroot@example.edu,Root,admin\n"
-        "new2@example.edu,New Two,staff\n"
+        "\ufeffEmail,Name\nnew1@example.edu,New One\nstudent@example.edu,Already Here\nnew2@example.edu,  New  Two \n"
     )
-    imported = cli("user", "import", str(good))
-    assert imported.exit_code == 0
-    assert "Imported 2 user(s); skipped 1." in imported.stderr and "line 3: skipped root@example.edu" in imported.stderr
-    roles = conn.execute("SELECT email, role, password_hash FROM users WHERE email LIKE 'new%%' ORDER BY email")
-    assert [(r["email"], r["role"], r["password_hash"]) for r in roles] == [
-        ("new1@example.edu", "student", None),
-        ("new2@example.edu", "staff", None),
-    ]
+    imported = admin("user", "import", str(good))
+    assert imported.exit_code == 0, imported.output
+    assert (
+        "Imported 2 user(s); skipped 1." in imported.stderr and "line 3: skipped student@example.edu" in imported.stderr
+    )
+    names = {r["name"] for r in conn.execute("SELECT name FROM users WHERE email LIKE 'new%'")}
+    assert names == {"New One", "New Two"}
+    (tmp_path / "latin1.csv").write_bytes("email,name\nx@example.edu,Jos\xe9\n".encode("latin-1"))
+    wrong = admin("user", "import", str(tmp_path / "latin1.csv"))
+    assert wrong.exit_code == 2 and "not UTF-8" in wrong.stderr
+    assert admin("user", "import", str(tmp_path / "missing.csv")).exit_code == 2
 
 
-def test_event_stats(cli: Cli, login_as, conn):
-    event = published_event(conn, capacity=2)
-    from eventreg.registration import service as registration
-
-    people = insert_users(conn, 3)
-    for person in people:
-        registration.register(conn, person, event["slug"])
-    login_as("staff", "boss@example.edu")
-    cli("event", "checkin", event["slug"], people[0].email)
-    report = json.loads(cli("event", "stats", event["slug"], "--json").stdout)
+def test_event_stats(db, cli: Cli, conn, people):
+    event = published_event(db, capacity=2, title="Stats", organiser=people["staff"])
+    attendees = insert_users(conn, 3)
+    for person in attendees:
+        with work(db) as uow:
+            registration.register(uow, person, event.slug)
+    staff = cli.as_role("staff")
+    staff("event", "checkin", event.slug, attendees[0].email)
+    report = json.loads(staff("event", "stats", event.slug, "--json").stdout)
     assert (report["registered"], report["waitlist"], report["present"], report["attendance_rate"]) == (2, 1, 1, 0.5)
-    assert sum(d["signups"] for d in report["signups_per_day"]) == 3
-    assert "Sign-ups per day" in cli("event", "stats", event["slug"]).stdout
+    assert "Sign-ups per day" in staff("event", "stats", event.slug).stdout
+
+
+def test_organisers_are_added_and_removed_by_organisers_and_admins(db, cli: Cli, conn, people):
+    event = published_event(db, capacity=2, title="Shared", organiser=people["staff"])
+    conn.execute("INSERT INTO users (email, name, role) VALUES ('helper@example.edu', 'Helper', 'staff')")
+    staff = cli.as_role("staff")
+    refused = staff("event", "organisers", "add", event.slug, "student@example.edu")
+    assert refused.exit_code == 1 and "not active staff" in refused.stderr
+    assert staff("event", "organisers", "add", event.slug, "helper@example.edu").exit_code == 0
+    listed = json.loads(staff("event", "organisers", "list", event.slug, "--json").stdout)
+    assert [o["email"] for o in listed] == ["staff@example.edu", "helper@example.edu"]
+    assert staff("event", "organisers", "remove", event.slug, "staff@example.edu").exit_code == 0
+    assert staff("event", "update", event.slug, "--location", "Hall").exit_code == 3  # no longer organises it
+    last = cli.as_role("admin")("event", "organisers", "remove", event.slug, "helper@example.edu")
+    assert last.exit_code == 0  # an admin may leave an event without organisers; admins still manage it
+    actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log WHERE action LIKE 'event.organiser%'")]
+    assert actions == ["event.organiser_added", "event.organiser_removed", "event.organiser_removed"]

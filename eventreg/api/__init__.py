@@ -1,0 +1,1 @@
+"""The seam between the commands and the domain (see protocol.py)."""

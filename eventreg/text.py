@@ -1,0 +1,94 @@
+"""Text that users type: checked on the way in, neutralised on the way out.
+
+In: titles, names, locations, reasons and the like are single lines without
+control characters (C0, DEL, C1), bidirectional overrides and marks, or line and
+paragraph separators; a description may also hold newlines and tabs. Emails are
+ASCII only, so a Cyrillic look-alike of a Latin letter can never pass for an
+existing address (an internationalised domain is given in its xn-- form).
+
+Out: rows written before these rules, or by other tools, may still hold such
+characters, so everything shown on a terminal goes through `for_terminal`, which
+turns them into visible escapes such as `\\x1b`. (CSV cells are neutralised in
+SQL by the exports themselves, see `db/export.py`.)
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from eventreg.errors import InvalidInput
+
+# Characters that can move the cursor, clear a screen, plant a link or reorder what
+# a reader sees: C0 and C1 controls, DEL, bidi marks/embeddings/overrides/isolates,
+# line and paragraph separators, and the byte-order mark.
+_INVISIBLE = "\u061c\u200b\u200e\u200f\u2060\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
+UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
+UNSAFE_IN_BLOCK = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")  # tab and newline allowed
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+MAX_EMAIL = 254
+
+
+def _describe(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def line(value: str, field: str, max_chars: int, *, required: bool = True, collapse: bool = False) -> str:
+    """One line of text: NFC, trimmed (inner runs of spaces folded with `collapse`)."""
+    text = unicodedata.normalize("NFC", value)
+    bad = UNSAFE.search(text)
+    if bad:
+        raise InvalidInput(f"the {field} may not contain control or bidi characters ({_describe(bad.group())})")
+    text = " ".join(text.split()) if collapse else text.strip()
+    if required and not text:
+        raise InvalidInput(f"the {field} may not be empty")
+    if len(text) > max_chars:
+        raise InvalidInput(f"the {field} may be at most {max_chars} characters")
+    return text
+
+
+def block(value: str, field: str, max_chars: int) -> str:
+    """Several lines of text (a description): newlines and tabs allowed, nothing else."""
+    text = unicodedata.normalize("NFC", value).replace("\r\n", "\n").strip()
+    bad = UNSAFE_IN_BLOCK.search(text)
+    if bad:
+        raise InvalidInput(f"the {field} may not contain control or bidi characters ({_describe(bad.group())})")
+    if len(text) > max_chars:
+        raise InvalidInput(f"the {field} may be at most {max_chars} characters")
+    return text
+
+
+def email(value: str) -> str:
+    text = value.strip()
+    if len(text) > MAX_EMAIL or not EMAIL.match(text):
+        raise InvalidInput(f"not a valid email address: {for_terminal(text[:80])!r} (ASCII only; IDN domains as xn--)")
+    return text
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def for_terminal(value: str, *, keep_newlines: bool = False) -> str:
+    """What is safe to print: every unsafe character becomes a visible escape."""
+    if keep_newlines:
+        return "\n".join(UNSAFE.sub(_escape, part) for part in value.split("\n"))
+    return UNSAFE.sub(_escape, value)
+
+
+# Characters a CSV cell never carries (they become U+FFFD), in SQL's translate() and here alike.
+CSV_REPLACED = "".join(chr(c) for c in [*range(0x01, 0x20), *range(0x7F, 0xA0)]) + (
+    "\u061c\u200b\u200e\u200f\u2060\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+)
+CSV_REPLACEMENT = "\ufffd"
+_CSV_TABLE = str.maketrans({c: CSV_REPLACEMENT for c in CSV_REPLACED + "\x00"})
+
+
+def csv_cell(value: str) -> str:
+    """A text cell a spreadsheet shows and never runs: the rule of the COPY exports in db/export.py."""
+    safe = value.translate(_CSV_TABLE)
+    return "'" + safe if safe[:1] in ("=", "+", "-", "@") else safe

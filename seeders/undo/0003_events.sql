@@ -1,1 +1,0 @@
-DELETE FROM events WHERE slug IN ('welcome-social', 'python-workshop', 'spring-hackathon');
