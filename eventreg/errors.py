@@ -63,6 +63,10 @@ class TooManyAttempts(NotLoggedIn):
 
     http_status = 429
 
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until the window ends (HTTP Retry-After), when known
+
 
 class NotFound(EventregError):
     exit_code = EXIT_NOT_FOUND

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -80,7 +81,8 @@ def _count_attempt(uow: UnitOfWork, settings: Settings, path: str, email: str, c
     uow.commit()  # the count stands whatever happens next
     if over:
         passwords.verify("-", None, settings.bcrypt_rounds)  # the same bcrypt work as a real check
-        raise TooManyAttempts(f"too many attempts: try again after {utc(window_ends)}")
+        wait = max(1, math.ceil((window_ends - datetime.now(UTC)).total_seconds()))
+        raise TooManyAttempts(f"too many attempts: try again after {utc(window_ends)}", retry_after=wait)
 
 
 def login(uow: UnitOfWork, settings: Settings, email: str, password: str, client: str | None = None) -> Login:

@@ -1,0 +1,108 @@
+"""The FastAPI application: `create_app(settings, database_url)`.
+
+The lifespan opens a psycopg pool whose connections are set up as
+`eventreg.db.connection.connect` sets up one (UTC, the statement timeout, dict
+rows, the application name) and closes it at shutdown. Each request's `LocalApi`
+takes its unit of work's connection from that pool (see deps.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from eventreg import __version__
+from eventreg.config import Settings
+from eventreg.db.connection import APPLICATION_NAME
+from eventreg.redact import passwords_in
+from eventreg.server import models, problems
+from eventreg.server.deps import Served
+from eventreg.server.middleware import IMPORT_LIMIT, BodyLimit, RequestLog
+from eventreg.server.routes import admin, auth, events, ops, users
+
+DESCRIPTION = (
+    "The eventreg command line's use cases over HTTP. Send `Authorization: Bearer <token>` "
+    "(from POST /auth/login); errors are RFC 9457 problem documents."
+)
+
+
+def _pool(settings: Settings, database_url: str, size: int) -> ConnectionPool:
+    timeout_ms = settings.statement_timeout_ms
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        """Every session as `connect` makes it: UTC and the statement timeout (so a lock wait
+        ends with an error, not a hang)."""
+        conn.execute(
+            "SELECT set_config('TimeZone', 'UTC', false), set_config('statement_timeout', %s, false)",
+            (str(timeout_ms),),
+        )
+        conn.commit()
+
+    return ConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=size,
+        kwargs={"row_factory": dict_row, "application_name": f"{APPLICATION_NAME}-server", "connect_timeout": 10},
+        configure=configure,
+        timeout=settings.connect_wait_s,
+        name="eventreg",
+        open=False,
+    )
+
+
+def create_app(settings: Settings, database_url: str, *, pool_size: int = 4) -> FastAPI:
+    pool = _pool(settings, database_url, pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool.open(wait=False)  # a database that is down now shows in /readyz, not as a failed start
+        try:
+            yield
+        finally:
+            await run_in_threadpool(pool.close)
+
+    app = FastAPI(
+        title="eventreg",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        responses=problems.RESPONSES,
+    )
+    app.state.served = Served(settings, database_url, pool)
+    for module in (auth, users, events, admin, ops):
+        app.include_router(module.router)
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    problems.install(app)
+    app.add_middleware(BodyLimit, limits={admin.IMPORT_PATH: IMPORT_LIMIT})
+    app.add_middleware(RequestLog, secrets=lambda: _secrets(settings, database_url))
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _secrets(settings: Settings, database_url: str) -> list[str]:
+    found = passwords_in(database_url)
+    configured = settings.get("JWT_SECRET")
+    return [*found, configured] if configured else found
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, plus the Problem schema every route's error responses refer to."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = models.Problem.model_json_schema()
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -1,0 +1,57 @@
+"""What each request gets: a `LocalApi` as the user of its bearer token, on the pool's connections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from psycopg_pool import ConnectionPool
+
+from eventreg.api.local import LocalApi
+from eventreg.auth import tokens
+from eventreg.config import Settings
+from eventreg.errors import EventregError
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the app serves: its settings, its database and the pool of connections to it."""
+
+    settings: Settings
+    database_url: str
+    pool: ConnectionPool
+
+
+def served(request: Request) -> Served:
+    found: Served = request.app.state.served
+    return found
+
+
+def bearer(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`; anything else counts as no token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _note_user(request: Request, settings: Settings, token: str) -> None:
+    """The user id of a well-signed token, for the request log (the session is checked by the call)."""
+    try:
+        request.state.user_id = tokens.decode(settings.secret(), token).get("sub")
+    except EventregError:
+        request.state.user_id = None
+
+
+def local_api(request: Request) -> LocalApi:
+    where = served(request)
+    token = bearer(request)
+    if token:
+        _note_user(request, where.settings, token)
+    client = request.client.host if request.client else None
+    return LocalApi(where.settings, where.pool.connection, lambda: token, client=client)
+
+
+ApiDep = Annotated[LocalApi, Depends(local_api)]
+After = Annotated[str | None, Query(description="The cursor of the page to read (`next` of the previous one).")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]

@@ -1,0 +1,1 @@
+"""The routes, one module per command group: auth, users (me), events, admin, and operations."""

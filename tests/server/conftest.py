@@ -1,0 +1,52 @@
+"""The `server` fixture: a real `eventreg serve` app under uvicorn on a free loopback port.
+
+It serves this test's database (the `env`/`db` fixtures), so `template.tokens[role]`
+are valid bearer tokens for it. Tests of the remote client import it too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from eventreg.config import load_settings
+from eventreg.server.app import create_app
+
+START_TIMEOUT_S = 30.0
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # a thread cannot take signals; pytest keeps them
+        return None
+
+
+def _port(server: uvicorn.Server) -> int:
+    for listener in server.servers:
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("uvicorn started without a listening socket")
+
+
+@pytest.fixture
+def server(env: Path, db: str) -> Iterator[str]:
+    """`http://127.0.0.1:PORT` of a running server on this test's database."""
+    app = create_app(load_settings(), db)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
+    running = _Server(config)
+    thread = threading.Thread(target=running.run, name="eventreg-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not running.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)  # polling for the started flag, not waiting a fixed time
+    try:
+        yield f"http://127.0.0.1:{_port(running)}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=START_TIMEOUT_S)
