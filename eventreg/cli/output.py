@@ -35,14 +35,19 @@ MIN_COLUMN = 12  # a terminal narrower than this per column shows each row as a 
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a table: a field of the row, or what `get` makes of the whole row."""
+    """A column of a table: a field of the row, or what `get` makes of the whole row;
+    `plain`, when given, is what a pipe gets instead (no drawing, only the figures)."""
 
     key: str
     heading: str
     get: Callable[[Any], Any] | None = None
+    plain: Callable[[Any], Any] | None = None
 
     def text(self, row: Any) -> str:
         return text.for_terminal(cell(self.get(row) if self.get else _field(row, self.key)))
+
+    def plain_text(self, row: Any) -> str:
+        return text.for_terminal(cell(self.plain(row))) if self.plain else self.text(row)
 
 
 def cell(value: Any) -> str:
@@ -261,7 +266,7 @@ def _write_plain(out: Any, rows: Iterable[Any], columns: Sequence[Column]) -> in
     for row in rows:
         if count == 0:
             out.write("\t".join(c.heading for c in columns) + "\n")
-        out.write("\t".join(_tsv(c.text(row)) for c in columns) + "\n")
+        out.write("\t".join(_tsv(c.plain_text(row)) for c in columns) + "\n")
         count += 1
     return count
 

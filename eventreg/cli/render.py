@@ -27,7 +27,12 @@ EVENTS = [
     Column("slug", "Event"),
     Column("title", "Title"),
     Column("starts_at", "Starts"),
-    Column("registered", "Registered", lambda e: fill_bar(e.registered, e.capacity, width=8)),
+    Column(
+        "registered",
+        "Registered",
+        lambda e: fill_bar(e.registered, e.capacity, width=8),
+        plain=lambda e: f"{e.registered}/{e.capacity}",
+    ),
     Column("waitlist", "Waiting"),
     Column("status", "Status"),
 ]
