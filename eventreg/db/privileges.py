@@ -16,17 +16,31 @@ from typing import Any
 
 from eventreg.errors import DomainError, NotFound, PermissionDenied
 
-# table -> privileges the everyday commands use (and no more)
+# table -> privileges the everyday commands use (and no more). UPDATE is granted on the
+# columns the code changes, never on ids, owners, creation times or slugs, so even the
+# holder of the application role's password cannot move a registration to another
+# person or event, or rewrite who created what and when.
 APP_GRANTS: dict[str, tuple[str, ...]] = {
-    "users": ("SELECT", "INSERT", "UPDATE"),
+    "users": ("SELECT", "INSERT", "UPDATE(name, email, password_hash, role, is_active, updated_at)"),
     "security_questions": ("SELECT", "INSERT", "DELETE"),  # replacing questions deletes the old ones
     "security_question_catalogue": ("SELECT",),
-    "sessions": ("SELECT", "INSERT", "UPDATE"),
+    "sessions": ("SELECT", "INSERT", "UPDATE(revoked_at)"),
     "auth_throttle": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # counted in one upsert; old windows pruned
-    "password_resets": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # a code is deleted once used
-    "events": ("SELECT", "INSERT", "UPDATE"),
+    # a new code replaces the old one in an upsert; a code is deleted once used
+    "password_resets": ("SELECT", "INSERT", "UPDATE(code_hash, created_by, created_at, expires_at)", "DELETE"),
+    "events": (
+        "SELECT",
+        "INSERT",
+        "UPDATE(title, description, location, starts_at, ends_at, registration_opens_at, registration_closes_at,"
+        " status, capacity, registered_count, waitlist_length, updated_at)",  # the counters move by trigger
+    ),
     "event_organisers": ("SELECT", "INSERT", "DELETE"),
-    "registrations": ("SELECT", "INSERT", "UPDATE"),  # a cancellation is an UPDATE, never a DELETE
+    # a cancellation is an UPDATE, never a DELETE
+    "registrations": (
+        "SELECT",
+        "INSERT",
+        "UPDATE(status, registered_at, cancelled_at, checked_in_at, waitlist_rank, updated_at)",
+    ),
     "audit_log": ("SELECT", "INSERT"),
     "schema_migrations": ("SELECT",),
     "schema_migration_failures": ("SELECT",),  # so `db status` can show a failed file to anyone
@@ -128,7 +142,9 @@ def _grant(conn: Any, role: str) -> list[str]:
     for table, privileges in APP_GRANTS.items():
         if table not in present:
             continue  # an older schema without this table
-        listed = sql.SQL(", ").join(sql.SQL(p) for p in privileges)
+        listed = sql.SQL(", ").join(sql.SQL(p) for p in privileges)  # constants of this module, never input
+        # Revoke first, so a role granted more by an older eventreg (or by hand) ends with exactly this.
+        conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(sql.Identifier(table), who))
         conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(listed, sql.Identifier(table), who))
         done.append(f"{', '.join(privileges)} on {table}")
     for sequence in APP_SEQUENCES:

@@ -84,6 +84,14 @@ def test_the_app_role_runs_the_everyday_flow_and_nothing_more(cli, db, app):
             "SELECT * FROM eventreg_app_roles",
             "CREATE TABLE sneaky (id int)",
             "ALTER TABLE events DROP CONSTRAINT events_seats_within_capacity",
+            # UPDATE reaches only the columns the code changes
+            "UPDATE registrations SET user_id = user_id + 1",
+            "UPDATE registrations SET event_id = event_id",
+            "UPDATE events SET slug = 'taken-over'",
+            "UPDATE events SET created_by = NULL",
+            "UPDATE users SET created_at = now()",
+            "UPDATE sessions SET user_id = user_id",
+            "UPDATE audit_log SET reason = 'rewritten'",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
                 conn.execute(statement)
@@ -137,3 +145,13 @@ def test_migrate_grants_again_so_new_tables_are_covered(
         assert "regranted" in said
     finally:
         next(roles, None)
+
+
+def test_grant_narrows_a_role_that_was_given_more(cli, db, app):
+    """A role granted table-wide UPDATE by hand (or by an older eventreg) ends with the column grants."""
+    role, url = app
+    with connect(db, autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT ALL ON TABLE registrations TO {}").format(sql.Identifier(role)))
+    assert cli("db", "grant", role).exit_code == 0
+    with connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("UPDATE registrations SET user_id = user_id")
