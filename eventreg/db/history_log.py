@@ -3,7 +3,8 @@
 Each entry names the database it was applied to (never the password) and the
 environment, so one log can serve several databases and `db doctor` can compare
 it with a database's own history. A damaged log is never silently replaced: it
-is moved aside (`migration.history.json.damaged-<time>`) and the command says so.
+is moved aside (`migration.history.json.damaged-<time>`) and the command says so;
+the new log starts with a `baseline` entry: what the database's own history held then.
 """
 
 from __future__ import annotations
@@ -119,4 +120,6 @@ def replay(entries: list[dict[str, Any]], database: str) -> dict[str, str] | Non
             applied.pop(version, None)
         elif operation == "repair" and entry.get("action") == "checksum":
             applied[version] = str(entry.get("checksum"))
+        elif operation == "baseline":  # a new log after a damaged one: the database's record then
+            applied = {str(v): str(c) for v, c in (entry.get("applied") or {}).items()}
     return applied if seen else None

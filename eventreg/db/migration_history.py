@@ -54,10 +54,18 @@ class Failure:
     failed_at: datetime | None
     error: str | None
 
-    def describe(self) -> str:
-        """What happened, in one line: how far the file got and what stopped it."""
+    def describe(self, running_as: int | None = None) -> str:
+        """What happened, in one line: how far the file got and what stopped it.
+
+        `running_as`: the pid of the session that holds the migration lock, when the
+        file is still being run (its client may be gone; the server goes on)."""
         verb = "migrate" if self.operation == "migrate" else "rollback"
         ran = f"{self.statements_done} of {self.statements} statement(s) ran"
+        if running_as is not None:
+            return (
+                f"{self.name}: {verb} still running on the server (pid {running_as}, holding the migration lock; "
+                f"{self.statements_done} of {self.statements} statement(s) done)"
+            )
         if self.failed_at is None:
             return f"{self.name}: {verb} was interrupted ({ran}; statement {self.statements_done + 1} may have run)"
         where = f" at line {self.failed_line}" if self.failed_line else ""

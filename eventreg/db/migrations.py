@@ -97,9 +97,10 @@ class MigrationRunner:
             file, row, failure = files.get(version), applied.get(version), failures.get(version)
             name = file.name if file else (row or {}).get("name") or (failure.name if failure else version)
             if failure is not None:
-                state = "running" if busy and failure.failed_at is None else "failed"
+                running = busy is not None and failure.failed_at is None
                 at, checksum = (row["applied_at"], row["checksum"]) if row else (None, None)
-                states.append(MigrationState(version, name, state, at, checksum, failure.describe()))
+                detail = failure.describe(running_as=busy["pid"] if running and busy else None)
+                states.append(MigrationState(version, name, "running" if running else "failed", at, checksum, detail))
             elif row is None:
                 assert file is not None
                 states.append(MigrationState(version, name, "pending", checksum=file.checksum()))
@@ -171,7 +172,7 @@ class MigrationRunner:
         with locked_session(self.url, "migrate", self.lock_timeout) as conn:
             if not dry_run:
                 require_owner(conn, "db migrate")
-                self.check_log()
+                self.check_log(conn)
                 history.create(conn)
             pending = self.plan(conn, to, allow_modified, allow_out_of_order)
             if dry_run:
@@ -210,7 +211,7 @@ class MigrationRunner:
         with locked_session(self.url, "rollback", self.lock_timeout) as conn:
             if not dry_run:
                 require_owner(conn, "db rollback")
-                self.check_log()
+                self.check_log(conn)
                 history.create(conn)  # a database migrated by an older eventreg has no failures table yet
             dirty = history.failures(conn)
             if dirty:
@@ -257,10 +258,26 @@ class MigrationRunner:
 
     # -- the local log -----------------------------------------------------------------
 
-    def check_log(self) -> None:
+    def check_log(self, conn: Any) -> None:
+        """Move a damaged log aside (and say so); the new log starts from what the database records.
+
+        Without that baseline, `db doctor` would find every migration applied before the
+        damage missing from the log, for good, with nothing to clear it."""
         moved = set_aside(self.log)
-        if moved is not None:
-            self.report("log-moved", None, {"path": moved[0], "reason": moved[1], "log": self.log})
+        if moved is None:
+            return
+        self.report("log-moved", None, {"path": moved[0], "reason": moved[1], "log": self.log})
+        append_log(
+            self.log,
+            {
+                "operation": "baseline",
+                "reason": f"the damaged log was moved to {moved[0].name}; this is what schema_migrations recorded",
+                "applied": {version: row["checksum"] for version, row in history.applied(conn).items()},
+                "by": os_user(),
+                "database": self.database,
+                "env": self.env,
+            },
+        )
 
     def _log(self, operation: str, file: SqlFile, elapsed: int, **extra: Any) -> None:
         moved = append_log(self.log, self.log_entry(operation, file, elapsed, **extra))

@@ -60,7 +60,7 @@ def repair(
     with locked_session(runner.url, "repair", runner.lock_timeout) as conn:
         if not dry_run:
             require_owner(conn, "db repair")
-            runner.check_log()
+            runner.check_log(conn)
         plan = _plan(conn, runner, versions)
         runner.report("repair-plan", None, {"plan": plan})
         if plan.failures:

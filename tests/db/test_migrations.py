@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from eventreg.db.connection import connect
-from eventreg.db.history_log import database_label
+from eventreg.db.history_log import database_label, read_log, replay
 from eventreg.db.lock import locked_session
 from eventreg.db.migrations import MigrationFailed, MigrationRunner, RollbackPlan
 from eventreg.db.repair import repair
@@ -290,7 +290,10 @@ def test_a_damaged_log_is_moved_aside_and_said_so(empty_db, migrations, tmp_path
     run.migrate(to="1")
     assert len(said) == 1 and "not JSON" in said[0]["reason"]
     assert said[0]["path"].read_text().startswith('[{"operation": "migrate", "version": "00')
-    assert [e["version"] for e in json.loads(log.read_text())] == ["0001"]
+    assert [(e["operation"], e.get("version")) for e in json.loads(log.read_text())] == [
+        ("baseline", None),
+        ("migrate", "0001"),
+    ]
 
 
 def test_a_database_migrated_by_an_older_eventreg_gets_the_failures_table_on_rollback(
@@ -306,3 +309,38 @@ def test_a_database_migrated_by_an_older_eventreg_gets_the_failures_table_on_rol
     owner.execute("DROP TABLE schema_migration_failures")  # as an older eventreg left the database
     assert [f.version for f in run.rollback()] == [NEXT]
     assert scalar(bare_db, "SELECT to_regclass('i1')") is None
+
+
+def test_a_new_log_after_a_damaged_one_starts_from_what_the_database_records(empty_db, migrations, tmp_path):
+    run = runner(empty_db, migrations, tmp_path, env="test")
+    run.migrate(to="2")
+    log = write(tmp_path / "migration.history.json", '[{"operation": "migrate", "vers')
+    run.migrate(to="3")
+    entries = log_entries(tmp_path)
+    assert [(e["operation"], e.get("version")) for e in entries] == [("baseline", None), ("migrate", "0003")]
+    assert sorted(entries[0]["applied"]) == ["0001", "0002"] and entries[0]["env"] == "test"
+    # so the doctor's comparison of the log with the table holds, instead of failing for good
+    with connect(empty_db, autocommit=True) as conn:
+        recorded = {r["version"]: r["checksum"] for r in conn.execute("SELECT * FROM schema_migrations").fetchall()}
+    assert replay(read_log(log), database_label(empty_db)) == recorded
+
+
+def test_a_no_transaction_file_still_at_work_shows_running_not_interrupted(empty_db, migrations, tmp_path):
+    run = runner(empty_db, migrations, tmp_path)
+    run.migrate(to="1")
+    write(migrations / "up" / f"{NEXT}_two.sql", "-- eventreg:no-transaction\nSELECT 1;\nSELECT 2;\n")
+    with connect(empty_db, autocommit=True) as conn:  # what a run killed after its first statement leaves
+        conn.execute(
+            "INSERT INTO schema_migration_failures (version, name, operation, checksum, started_by, statements,"
+            " statements_done) VALUES (%s, %s, 'migrate', 'x', 'me', 2, 1)",
+            (NEXT, f"{NEXT}_two.sql"),
+        )
+    with locked_session(empty_db, "migrate", 1) as busy:
+        state = run.status()[-1]
+        assert (state.state, state.detail) == (
+            "running",
+            f"{NEXT}_two.sql: migrate still running on the server (pid {busy.info.backend_pid}, "
+            "holding the migration lock; 1 of 2 statement(s) done)",
+        )
+    state = run.status()[-1]
+    assert state.state == "failed" and "migrate was interrupted (1 of 2 statement(s) ran" in str(state.detail)
