@@ -33,15 +33,21 @@ GROUPS = {
     "admin": "eventreg.cli.admin",
     "db": "eventreg.cli.db",
 }
+# Top-level commands in modules of their own, loaded the same way: name -> module with a one-command `app`.
+COMMANDS = {"serve": "eventreg.cli.serve"}
 
 
 class Groups(TyperGroup):
     """The root command: its groups come from GROUPS, loaded on first use."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*GROUPS, *super().list_commands(ctx)]
+        return [*GROUPS, *COMMANDS, *super().list_commands(ctx)]
 
     def get_command(self, ctx: Any, name: str) -> Any:
+        if name in COMMANDS:
+            single = typer.main.get_command(importlib.import_module(COMMANDS[name]).app)
+            single.name = name
+            return single
         if name not in GROUPS:
             return super().get_command(ctx, name)
         group = typer.main.get_group(importlib.import_module(GROUPS[name]).app)

@@ -106,3 +106,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas["Problem"] = models.Problem.model_json_schema()
         app.openapi_schema = document
     return app.openapi_schema
+
+
+DATABASE_VARIABLE = "EVENTREG_SERVE_DATABASE_URL"
+
+
+def from_environment() -> FastAPI:
+    """The factory each of `eventreg serve --workers N`'s processes calls: the database the
+    serve command resolved (the embedded one included) is handed down in the environment."""
+    import os
+
+    from eventreg.config import load_settings
+
+    return create_app(load_settings(), os.environ[DATABASE_VARIABLE])

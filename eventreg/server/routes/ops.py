@@ -7,12 +7,13 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from eventreg.config import Settings
 from eventreg.db.files import packaged_dir
 from eventreg.db.history_log import log_path
 from eventreg.db.migrations import MigrationRunner
 from eventreg.errors import EventregError
 from eventreg.server import models, problems
-from eventreg.server.deps import Served, served
+from eventreg.server.deps import served
 from eventreg.server.docs import as_openapi_30
 
 router = APIRouter(tags=["operations"])
@@ -25,9 +26,9 @@ def healthz() -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def not_ready(where: Served) -> str | None:
+def not_ready(settings: Settings, database_url: str) -> str | None:
     """Why the server cannot serve requests yet, or None: the migrations' status as `db status` reads it."""
-    runner = MigrationRunner(where.database_url, packaged_dir("migrations"), log_path(where.settings.home))
+    runner = MigrationRunner(database_url, packaged_dir("migrations"), log_path(settings.home))
     try:
         states = runner.status()
     except EventregError as exc:
@@ -45,7 +46,8 @@ def not_ready(where: Served) -> str | None:
 
 @router.get("/readyz", response_model=models.Status)
 async def readyz(request: Request) -> Response:
-    reason = await run_in_threadpool(not_ready, served(request))
+    where = served(request)
+    reason = await run_in_threadpool(not_ready, where.settings, where.database_url)
     if reason is not None:
         return problems.problem("unavailable", 503, reason)
     return JSONResponse({"status": "ready"})

@@ -1,0 +1,88 @@
+"""`eventreg serve`: run the HTTP server (FastAPI under uvicorn) on this database.
+
+Imported only when the command runs, and it imports the server packages only then,
+so `eventreg --help` and a plain `pip install eventreg` never need them.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+from typing import Annotated, Any
+
+import typer
+
+from eventreg.cli.context import Invocation
+from eventreg.cli.options import command
+from eventreg.errors import InvalidInput, Unavailable
+
+NAME = "serve"
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
+SERVER_PACKAGES = ("fastapi", "pydantic", "uvicorn", "psycopg_pool", "swagger_ui_bundle")
+
+
+def require_server_packages() -> None:
+    for name in SERVER_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise Unavailable(
+                f"eventreg serve needs the server packages ({name} is missing): pip install 'eventreg[server]'"
+            ) from None
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's own logging, plus one line per request from `eventreg.server` on stderr."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["eventreg.server"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+@command(app, NAME)
+def serve(
+    inv: Invocation,
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="The port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Processes serving requests.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated proxy addresses whose X-Forwarded-For is trusted for the client address.",
+        ),
+    ] = None,
+) -> None:
+    """Serve every command's use case over HTTP for `auth login --server`.
+
+    Uses DATABASE_URL (or, in dev without one, the embedded server) and JWT_SECRET.
+
+    Example: eventreg serve --host 0.0.0.0 --port 8000 --workers 4
+    """
+    require_server_packages()
+    if not 1 <= workers <= 64:
+        raise InvalidInput(f"--workers must be between 1 and 64, not {workers}")
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"--port must be between 0 and 65535, not {port}")
+    import uvicorn
+
+    from eventreg.server.app import DATABASE_VARIABLE, create_app
+    from eventreg.server.routes.ops import not_ready
+
+    settings = inv.settings
+    url = inv.database_url()
+    settings.secret()  # no signing secret: stop now, not at the first sign-in
+    reason = not_ready(settings, url)
+    if reason is not None:
+        inv.out.message(f"Warning: not ready: {reason}")
+    inv.out.message(f"eventreg serving http://{host}:{port} ({workers} worker(s)) on {inv.describe_database()}")
+    proxy = {"proxy_headers": forwarded_allow_ips is not None, "forwarded_allow_ips": forwarded_allow_ips}
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_config": log_config(), **proxy}
+    if workers == 1:
+        uvicorn.run(create_app(settings, url), **options)
+        return
+    os.environ[DATABASE_VARIABLE] = url
+    os.environ["EVENTREG_ENV"] = settings.env
+    uvicorn.run("eventreg.server.app:from_environment", factory=True, workers=workers, **options)
