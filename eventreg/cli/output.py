@@ -31,6 +31,7 @@ from eventreg.views import to_json
 
 TABLE_CHUNK = 200  # rows per table when a terminal gets --all
 MIN_COLUMN = 12  # a terminal narrower than this per column shows each row as a record instead
+SHORT_VALUE = 24  # values up to this long stay on one line in a table when there is room
 
 
 @dataclass(frozen=True)
@@ -199,11 +200,14 @@ class Output:
                     console.print(grid)
                     console.print()
             else:
+                cells = [[c.text(row) for c in columns] for row in chunk]
                 table = Table(title=Text(text.for_terminal(title)) if title and count <= len(chunk) else None)
-                for column in columns:
-                    table.add_column(Text(column.heading), overflow="fold")
-                for row in chunk:
-                    table.add_row(*(Text(c.text(row)) for c in columns))
+                headings = [c.heading for c in columns]
+                for heading, width in zip(headings, _unbroken_widths([headings, *cells], console.width), strict=True):
+                    # a kept column does not wrap, so Rich takes the room it needs from the others
+                    table.add_column(Text(heading), overflow="fold", min_width=width, no_wrap=width is not None)
+                for line in cells:
+                    table.add_row(*(Text(cell) for cell in line))
                 console.print(table)
             chunk.clear()
 
@@ -247,6 +251,22 @@ class Output:
 
 def _ignore(step: int = 1) -> None:
     return None
+
+
+def _unbroken_widths(cells: list[list[str]], width: int) -> list[int | None]:
+    """Short values (times, slugs, statuses) kept on one line, shortest columns first, as long as
+    the columns left to wrap keep MIN_COLUMN each; long values wrap in what is left."""
+    if not cells:
+        return []
+    longest = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
+    kept: list[int | None] = [None] * len(longest)
+    used = 3 * len(longest) + 1 + MIN_COLUMN * len(longest)  # borders and padding, and room for each
+    for i in sorted(range(len(longest)), key=lambda i: longest[i]):
+        n = longest[i]
+        if n > SHORT_VALUE or used - MIN_COLUMN + n > width:
+            break
+        kept[i], used = n, used - MIN_COLUMN + n
+    return kept
 
 
 def _isatty(stream: Any) -> bool:
