@@ -6,10 +6,12 @@ are valid bearer tokens for it. Tests of the remote client import it too.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -32,21 +34,27 @@ def _port(server: uvicorn.Server) -> int:
     raise RuntimeError("uvicorn started without a listening socket")
 
 
-@pytest.fixture
-def server(env: Path, db: str) -> Iterator[str]:
-    """`http://127.0.0.1:PORT` of a running server on this test's database."""
-    app = create_app(load_settings(), db)
+@contextlib.contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread on a free loopback port; yields its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
-    running = _Server(config)
-    thread = threading.Thread(target=running.run, name="eventreg-test-server", daemon=True)
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, name="eventreg-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not running.started:
+    while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)  # polling for the started flag, not waiting a fixed time
     try:
-        yield f"http://127.0.0.1:{_port(running)}"
+        yield f"http://127.0.0.1:{_port(server)}"
     finally:
-        running.should_exit = True
+        server.should_exit = True
         thread.join(timeout=START_TIMEOUT_S)
+
+
+@pytest.fixture
+def server(env: Path, db: str) -> Iterator[str]:
+    """`http://127.0.0.1:PORT` of a running server on this test's database."""
+    with running(create_app(load_settings(), db)) as url:
+        yield url

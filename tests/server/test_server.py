@@ -1,0 +1,399 @@
+"""The HTTP server over a real socket: problem documents, role gates, streaming, limits,
+readiness, the docs, the request log, attempt limits and a race for the last seat.
+
+Every test talks to uvicorn on a loopback port (the `server` fixture), which runs on this
+test's own migrated database; nothing is faked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from eventreg import errors
+from eventreg.config import load_settings
+from eventreg.db.connection import connect
+from eventreg.server.app import create_app
+from tests import support
+from tests.conftest import PASSWORD
+from tests.server.conftest import running
+
+PROBLEM = "application/problem+json"
+
+
+def bearer(template: Any, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {template.tokens[role]}"}
+
+
+def event_by(url: str, role_token: str, capacity: int = 5) -> str:
+    """A published event created over HTTP; returns its slug."""
+    title = f"Talk {uuid.uuid4().hex[:6]}"
+    body = {"title": title, "capacity": capacity, "starts_at": "2099-01-01T10:00", "publish": True}
+    response = httpx.post(f"{url}/events", json=body, headers={"Authorization": f"Bearer {role_token}"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["slug"])
+
+
+def assert_problem(response: httpx.Response, status: int, name: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    doc = response.json()
+    assert doc["type"] == errors.PROBLEM_BASE + name
+    assert doc["status"] == status
+    assert doc["title"] and doc["detail"]
+    return dict(doc)
+
+
+def new_student(url: str) -> str:
+    """Sign up and sign in a new student over HTTP; returns the token."""
+    email = f"s-{uuid.uuid4().hex[:8]}@example.edu"
+    answers = [{"key": 1, "answer": "Blue"}, {"key": 2, "answer": "Rex"}]
+    signup = {"email": email, "name": "Second Student", "password": PASSWORD, "answers": answers}
+    assert httpx.post(f"{url}/auth/signup", json=signup).status_code == 201
+    login = httpx.post(f"{url}/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return str(login.json()["token"])
+
+
+# -- problem documents -------------------------------------------------------------------------
+
+
+def test_each_error_class_is_a_problem_whose_type_and_status_map_back_to_it(server, template):
+    slug = event_by(server, template.tokens["staff"], capacity=3)
+    cases: list[tuple[httpx.Response, int, str, type[errors.EventregError]]] = [
+        (httpx.get(f"{server}/auth/session"), 401, "denied", errors.NotLoggedIn),
+        (httpx.get(f"{server}/admin/users", headers=bearer(template, "student")), 403, "denied",
+         errors.PermissionDenied),
+        (httpx.get(f"{server}/events/no-such-event"), 404, "not-found", errors.NotFound),
+        (
+            httpx.post(f"{server}/auth/signup", json={"email": "x@example.edu", "name": "X", "password": "short",
+                                                      "answers": []}),
+            422,
+            "invalid-input",
+            errors.InvalidInput,
+        ),
+    ]  # fmt: skip
+    first = httpx.post(f"{server}/events/{slug}/registrations", headers=bearer(template, "student"))
+    assert first.status_code == 201 and first.json()["status"] == "registered"
+    again = httpx.post(f"{server}/events/{slug}/registrations", headers=bearer(template, "student"))
+    cases.append((again, 409, "refused", errors.DomainError))
+    for response, status, name, cls in cases:
+        doc = assert_problem(response, status, name)
+        assert type(errors.from_problem(doc["type"], doc["status"], doc["detail"])) is cls
+
+
+def test_a_value_the_database_refuses_is_invalid_input_not_a_500(server, template):
+    body = {"title": "Nul\u0000byte", "capacity": 5, "starts_at": "2099-01-01T10:00"}
+    response = httpx.post(f"{server}/events", json=body, headers=bearer(template, "staff"))
+    assert_problem(response, 422, "invalid-input")
+
+
+def test_unknown_route_is_a_not_found_problem(server):
+    assert_problem(httpx.get(f"{server}/no/such/route"), 404, "not-found")
+    # no redirect to a slash-less twin: a trailing slash is another path
+    assert_problem(httpx.get(f"{server}/events/", follow_redirects=False), 404, "not-found")
+
+
+# -- request bodies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "student@example.edu", "password": PASSWORD, "remember": True},  # unknown key
+        {"email": "student@example.edu", "password": 12345678901},  # a number for a string
+        {"email": "student@example.edu"},  # a key missing
+        ["student@example.edu", PASSWORD],  # not an object
+    ],
+)
+def test_malformed_body_is_refused_as_invalid_input_without_echoing_it(server, body):
+    response = httpx.post(f"{server}/auth/login", json=body)
+    doc = assert_problem(response, 422, "invalid-input")
+    assert PASSWORD not in doc["detail"] and "12345678901" not in doc["detail"]
+
+
+def test_strict_types_refuse_a_string_for_an_integer(server, template):
+    body = {"title": "Strict", "capacity": "5", "starts_at": "2099-01-01T10:00"}
+    response = httpx.post(f"{server}/events", json=body, headers=bearer(template, "staff"))
+    assert "capacity" in assert_problem(response, 422, "invalid-input")["detail"]
+
+
+def test_json_body_over_one_mib_is_refused_with_413(server):
+    big = {"email": "a@example.edu", "password": "x" * (1 << 20)}
+    assert_problem(httpx.post(f"{server}/auth/login", json=big), 413, "invalid-input")
+
+
+def test_chunked_body_over_one_mib_is_refused_with_413_while_it_streams(server):
+    def chunks() -> Iterator[bytes]:
+        yield b'{"email": "a@example.edu", "password": "'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = httpx.post(f"{server}/auth/login", content=chunks(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413, "invalid-input")
+
+
+# -- who may do what ---------------------------------------------------------------------------------
+
+GATES = [
+    # (method, path, JSON body, least role)
+    ("GET", "/auth/session", None, "student"),
+    ("GET", "/users/me", None, "student"),
+    ("GET", "/users/me/registrations", None, "student"),
+    ("POST", "/events", {"title": "Gate", "capacity": 2, "starts_at": "2099-03-01T10:00"}, "staff"),
+    ("GET", "/events/{slug}/attendance", None, "staff"),
+    ("GET", "/events/{slug}/waitlist", None, "staff"),
+    ("GET", "/events/{slug}/stats", None, "staff"),
+    ("GET", "/admin/users", None, "admin"),
+    ("GET", "/admin/registrations", None, "admin"),
+    ("POST", "/admin/events/{slug}/capacity", {"seats": 9, "dry_run": True}, "admin"),
+]
+RANK = {None: 0, "student": 1, "staff": 2, "admin": 3}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "least"), GATES)
+def test_routes_refuse_callers_below_their_role_and_serve_those_at_it(server, template, method, path, body, least):
+    slug = event_by(server, template.tokens["staff"])
+    for role in (None, "student", "staff", "admin"):
+        headers = bearer(template, role) if role else {}
+        response = httpx.request(method, server + path.format(slug=slug), json=body, headers=headers)
+        if role is None:
+            assert_problem(response, 401, "denied")
+        elif RANK[role] < RANK[least]:
+            assert_problem(response, 403, "denied")
+        else:
+            assert response.status_code in (200, 201), f"{role} {method} {path}: {response.text}"
+
+
+def test_an_invalid_token_is_401_even_on_a_public_route_that_needs_none_not(server, template):
+    # a public read ignores a stale token (anonymous), a signed-in route refuses it
+    assert httpx.get(f"{server}/events", headers={"Authorization": "Bearer nonsense"}).status_code == 200
+    assert_problem(httpx.get(f"{server}/users/me", headers={"Authorization": "Bearer nonsense"}), 401, "denied")
+
+
+# -- CSV exports --------------------------------------------------------------------------------------
+
+
+def test_csv_export_streams_every_row_in_chunks(server, template, conn):
+    support.insert_users(conn, 3000)
+    with httpx.stream("GET", f"{server}/admin/users?format=csv&limit=1", headers=bearer(template, "admin")) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/csv")
+        assert "content-length" not in r.headers and r.headers.get("transfer-encoding") == "chunked"
+        body = b"".join(r.iter_raw())
+    lines = body.decode().splitlines()
+    assert lines[0].startswith("id,email,name,role")
+    assert len(lines) == 1 + 3000 + 3  # header, the inserted users, the template's three
+
+
+def test_csv_export_refusal_is_a_problem_not_a_broken_stream(server, template):
+    response = httpx.get(f"{server}/admin/users?format=csv", headers=bearer(template, "student"))
+    assert_problem(response, 403, "denied")
+
+
+# -- the import ---------------------------------------------------------------------------------------
+
+
+def test_admin_import_reads_the_streamed_csv(server, template, conn):
+    def rows() -> Iterator[bytes]:
+        yield b"email,name\n"
+        for i in range(500):
+            yield f"imported-{i}@example.edu,Imported {i}\n".encode()
+
+    headers = {**bearer(template, "admin"), "Content-Type": "text/csv"}
+    response = httpx.post(f"{server}/admin/users/import", content=rows(), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 500
+    assert conn.execute("SELECT count(*) AS n FROM users WHERE email LIKE 'imported-%%'").fetchone()["n"] == 500
+
+
+def test_import_by_a_non_admin_is_refused_before_the_body_is_read(server, template, conn):
+    """The request announces 100 MB and sends a few bytes: an answer at all means the server
+    decided without waiting for the rest of the body."""
+    host, port = server.removeprefix("http://").split(":")
+    head = (
+        "POST /admin/users/import HTTP/1.1\r\n"
+        f"Host: {host}\r\nAuthorization: Bearer {template.tokens['staff']}\r\n"
+        f"Content-Type: text/csv\r\nContent-Length: {100 * 1000 * 1000}\r\n\r\n"
+        "email,name\nsneaky@example.edu,Sneaky\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 403"), answer[:200]
+    assert "urn:eventreg:problem:denied" in answer
+    assert conn.execute("SELECT count(*) AS n FROM users WHERE email = 'sneaky@example.edu'").fetchone()["n"] == 0
+
+
+# -- operations --------------------------------------------------------------------------------------
+
+
+def test_healthz_and_readyz_on_a_migrated_database(server):
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server}/readyz").json() == {"status": "ready"}
+
+
+def test_readyz_is_503_while_a_migration_is_pending(server, conn):
+    conn.execute("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+    doc = assert_problem(httpx.get(f"{server}/readyz"), 503, "unavailable")
+    assert "1 pending migration" in doc["detail"]
+    assert httpx.get(f"{server}/healthz").status_code == 200  # up, not ready
+
+
+def test_readyz_says_a_database_was_never_migrated(env, admin_url):
+    name = f"eventreg_bare_{uuid.uuid4().hex[:8]}"
+    url = support.create_database(admin_url, name)
+    try:
+        with running(create_app(load_settings(), url)) as base:
+            doc = assert_problem(httpx.get(f"{base}/readyz"), 503, "unavailable")
+            assert "never migrated" in doc["detail"]
+    finally:
+        support.drop_database(admin_url, name)
+
+
+def test_readyz_says_the_database_is_unreachable_without_its_password(env):
+    url = "host=127.0.0.1 port=1 dbname=nowhere user=app password=hunter2secret connect_timeout=2"
+    with running(create_app(load_settings(), url)) as base:
+        doc = assert_problem(httpx.get(f"{base}/readyz"), 503, "unavailable")
+    assert "unreachable" in doc["detail"] and "hunter2secret" not in doc["detail"]
+
+
+def test_docs_load_their_assets_from_this_server_only(server):
+    page = httpx.get(f"{server}/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "http://" not in page.text and "https://" not in page.text and "//cdn" not in page.text
+    links = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    spec = re.search(r"url: '([^']+)'", page.text)
+    assert links and spec
+    for link in [*links, spec.group(1)]:
+        assert link.startswith("/"), link
+        assert httpx.get(server + link).status_code == 200, link
+    translated = httpx.get(server + spec.group(1)).json()
+    assert translated["openapi"].startswith("3.0")
+    assert '{"type": "null"}' not in json.dumps(translated)  # the 3.1-only null type is gone
+    assert httpx.get(f"{server}/openapi.json").json()["openapi"].startswith("3.1")
+
+
+# -- the request log ------------------------------------------------------------------------------------
+
+
+def test_one_log_line_per_request_with_the_route_template_and_no_secret(server, template, caplog):
+    caplog.set_level(logging.INFO, logger="eventreg.server")
+    token = template.tokens["student"]
+    people = template.people
+    httpx.post(f"{server}/auth/login", json={"email": "student@example.edu", "password": PASSWORD})
+    httpx.get(f"{server}/events/student@example.edu", headers=bearer(template, "student"))
+    httpx.post(f"{server}/auth/reset/answers", json={"email": "student@example.edu", "answers": ["Blue", "Rex"],
+                                                     "new_password": "another-password-1"})  # fmt: skip
+    lines = _lines_for(caplog, 3)
+    assert [line.split()[:2] for line in lines] == [
+        ["method=POST", "route=/auth/login"],
+        ["method=GET", "route=/events/{ref}"],
+        ["method=POST", "route=/auth/reset/answers"],
+    ]
+    assert "status=200" in lines[0] and "status=404" in lines[1] and "status=204" in lines[2]
+    assert f"user={people['student'].id}" in lines[1] and "duration_ms=" in lines[1] and "client=127.0.0.1" in lines[1]
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (PASSWORD, token, "another-password-1", "Blue", "Rex", "student@example.edu"):
+        assert secret not in everything
+
+
+def _lines_for(caplog: pytest.LogCaptureFixture, count: int) -> list[str]:
+    """The request lines, once `count` of them are in (the server logs after it answers)."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [r.getMessage() for r in caplog.records if r.name == "eventreg.server" and "route=" in r.getMessage()]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
+# -- limits on attempts --------------------------------------------------------------------------------
+
+
+def test_logins_from_one_client_over_the_limit_get_429_with_retry_after(server):
+    from eventreg.auth.service import MAX_CLIENT_ATTEMPTS
+
+    with httpx.Client(base_url=server) as client:
+        for i in range(MAX_CLIENT_ATTEMPTS):  # different addresses: only the per-client count trips
+            response = client.post("/auth/login", json={"email": f"guess-{i}@example.edu", "password": "wrong-pass"})
+            assert_problem(response, 401, "denied")
+        response = client.post("/auth/login", json={"email": "student@example.edu", "password": PASSWORD})
+    doc = assert_problem(response, 429, "denied")
+    assert type(errors.from_problem(doc["type"], doc["status"], doc["detail"])) is errors.TooManyAttempts
+    assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
+
+
+# -- concurrency ------------------------------------------------------------------------------------------
+
+
+def test_two_clients_racing_for_the_last_seat_one_gets_it(server, template, conn):
+    slug = event_by(server, template.tokens["staff"], capacity=1)
+    tokens = [template.tokens["student"], new_student(server)]
+    barrier = threading.Barrier(len(tokens))
+    results: list[httpx.Response] = []
+
+    def take(token: str) -> None:
+        with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {token}"}) as client:
+            barrier.wait()
+            results.append(client.post(f"/events/{slug}/registrations"))
+
+    threads = [threading.Thread(target=take, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # The seat is decided in take_place() under the event row's lock (SELECT ... FOR UPDATE),
+    # and the events_seats_within_capacity CHECK would refuse a second seat even if it were not.
+    assert sorted(r.json()["status"] for r in results) == ["registered", "waitlisted"]
+    row = conn.execute("SELECT registered_count, waitlist_length FROM events WHERE slug = %s", (slug,)).fetchone()
+    assert (row["registered_count"], row["waitlist_length"]) == (1, 1)
+
+
+def test_a_request_that_finds_no_free_connection_is_503_busy_with_retry_after(env, db, conn, template, monkeypatch):
+    monkeypatch.setenv("EVENTREG_CONNECT_WAIT_S", "0.3")
+    with running(create_app(load_settings(), db, pool_size=1)) as base:
+        slug = event_by(base, template.tokens["staff"])
+        with connect(db) as holder:  # hold the event's row lock: a registration waits on it
+            holder.execute("SELECT id FROM events WHERE slug = %s FOR UPDATE", (slug,))
+            waiting: list[httpx.Response] = []
+            blocked = threading.Thread(
+                target=lambda: waiting.append(
+                    httpx.post(f"{base}/events/{slug}/registrations", headers=bearer(template, "student"))
+                )
+            )
+            blocked.start()
+            _until(lambda: _waits_on_a_lock(conn))  # the pool's one connection is now busy
+            response = httpx.get(f"{base}/events")
+            holder.rollback()
+        blocked.join()
+    doc = assert_problem(response, 503, "unavailable")
+    assert doc["detail"] == "server is busy" and int(response.headers["Retry-After"]) >= 1
+    assert waiting[0].status_code == 201  # the waiting registration went through once the lock was gone
+
+
+def _waits_on_a_lock(conn: Any) -> bool:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'eventreg-server'"
+        " AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return bool(row["n"])
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the state never came"
+        time.sleep(0.01)
