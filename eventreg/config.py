@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eventreg import private
@@ -57,6 +57,8 @@ class Settings:
     env: str
     home: Path
     values: Mapping[str, str]
+    # The process environment alone: what a project's .env must not decide (where a token is sent).
+    environ: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def private(self) -> Path:
@@ -89,8 +91,14 @@ class Settings:
 
     @property
     def server(self) -> str | None:
-        """EVENTREG_SERVER: talk to an eventreg server instead of a database."""
-        return self.get("EVENTREG_SERVER")
+        """EVENTREG_SERVER: talk to an eventreg server instead of a database. Read from the
+        environment only: a .env in a project folder must not send a student's token elsewhere."""
+        return (self.environ.get("EVENTREG_SERVER") or "").strip() or None
+
+    @property
+    def insecure(self) -> bool:
+        """EVENTREG_INSECURE=1 (environment only): allow http:// to a host other than this machine."""
+        return (self.environ.get("EVENTREG_INSECURE") or "").strip().lower() in ("1", "true", "yes")
 
     # -- limits ----------------------------------------------------------------------
 
@@ -161,4 +169,4 @@ def load_settings(env: str | None = None, cwd: Path | None = None) -> Settings:
     if chosen not in ENVIRONMENTS:
         raise InvalidInput(f"unknown environment {chosen[:40]!r}: use one of {', '.join(ENVIRONMENTS)}")
     home = Path(values["EVENTREG_HOME"]).expanduser() if values.get("EVENTREG_HOME") else _default_home()
-    return Settings(env=chosen, home=home, values=values)
+    return Settings(env=chosen, home=home, values=values, environ=dict(os.environ))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from eventreg.cli.context import Invocation
+from eventreg.cli.credentials import server_key
 from eventreg.cli.options import Json, PasswordStdin, command, group
 from eventreg.cli.output import Column
 from eventreg.errors import InvalidInput
@@ -88,20 +89,40 @@ def register(
 def login(
     inv: Invocation,
     email: Annotated[str, typer.Option("--email", help="Your email address.")],
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Log in to this eventreg server (https://host[:port]); later commands talk to it.",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Allow http:// to another machine (the token travels in clear)."),
+    ] = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Log in; the session token goes to the OS keyring (or a private file, and it says so).
-    Logging in as someone else ends the session it replaces.
+    Logging in as someone else ends the session it replaces. With --server, log in to an
+    eventreg server and keep talking to it (`auth logout` keeps it; EVENTREG_SERVER wins).
 
-    Example: eventreg auth login --email ana@uni.edu
+    Example: eventreg auth login --email ana@uni.edu --server https://reg.uni.edu
     """
-    password = inv.prompt.secret("password", password_stdin)
+    if insecure and server is None:
+        raise InvalidInput("--insecure goes with --server")
+    origin = inv.use_server(server, insecure) if server is not None else inv.server()
+    password = inv.prompt.secret(f"password for {origin}" if origin else "password", password_stdin)
     login = inv.api().login(email, password)
     credentials = inv.credentials()
     where = credentials.save(login.token)
     if where.startswith("file "):
         why = f"{credentials.problem}: " if credentials.problem else ""
         inv.out.message(f"Note: {why}no usable OS keyring; the token is kept in {where[5:]} (mode 0600).")
+    if server is not None:
+        inv.remember_server()
+        configured = inv.settings.server
+        if configured and server_key(configured) != server_key(str(origin)):
+            inv.out.message("Note: EVENTREG_SERVER is set to another server; later commands talk to that one.")
     inv.out.message(f"Logged in as {login.user.email} ({login.user.role}) until {local(login.expires_at)}.")
 
 
@@ -128,13 +149,14 @@ def _status(inv: Invocation, as_json: bool) -> None:
     if as_json:
         inv.out.json(info)
         return
+    where = ("Server", info.server) if info.server else ("Database", inv.describe_database())
     inv.out.details(
         [
             ("User", f"{info.name} <{info.email}>"),
             ("Role", info.role),
             ("Expires", info.expires_at),
             ("Token kept in", info.token_storage),
-            ("Database", inv.describe_database()),
+            where,
         ],
         title="Session",
     )

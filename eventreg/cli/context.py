@@ -11,9 +11,11 @@ and only commands that use them should pay for them.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eventreg.cli.output import Output
@@ -22,8 +24,12 @@ from eventreg.config import Settings, load_settings
 from eventreg.redact import passwords_in
 
 if TYPE_CHECKING:
+    from eventreg.api.origin import Origin
     from eventreg.api.protocol import Api
+    from eventreg.api.remote import RemoteApi
     from eventreg.cli.credentials import Credentials
+
+SERVER_FILE = "server"  # in EVENTREG_HOME: the server `auth login --server` remembered
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Invocation:
     _prompt: Prompter | None = field(default=None, repr=False)
     _url: str | None = field(default=None, repr=False)
     _credentials: Credentials | None = field(default=None, repr=False)
+    _server: tuple[Origin | None, bool] | None = field(default=None, repr=False)  # (origin, insecure)
+    _remote: RemoteApi | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -80,20 +88,94 @@ class Invocation:
 
         return f"{describe(self.database_url())} (--env {self.settings.env})"
 
+    def require_database(self) -> None:
+        """For the operator's commands: refuse a client set up only for a server (exit 5)."""
+        origin = self.server()
+        if origin is not None and self.settings.get(self.settings.url_variable) is None:
+            from eventreg.errors import Unavailable
+
+            raise Unavailable(
+                f"db commands need the database itself ({self.settings.url_variable}); "
+                f"this client talks to the server {origin}"
+            )
+
+    # -- the server -------------------------------------------------------------------------
+
+    def server_file(self) -> Path:
+        """Where `auth login --server` keeps the origin. Its folder comes from the process
+        environment only, so a project's .env cannot plant another server."""
+        environ = self.settings.environ
+        home = Path(environ["EVENTREG_HOME"]).expanduser() if environ.get("EVENTREG_HOME") else self.settings.home
+        return home / SERVER_FILE
+
+    def server(self) -> Origin | None:
+        """The server this client talks to: EVENTREG_SERVER, else the one `auth login --server`
+        remembered; None means a database. Checked here, at the edge (bad values exit 2)."""
+        if self._server is None:
+            from eventreg.api.origin import parse_origin
+
+            raw, where, insecure = self.settings.server, "EVENTREG_SERVER", False
+            if raw is None:
+                path = self.server_file()
+                lines = path.read_text(encoding="utf-8").split("\n") if path.is_file() else []
+                raw = (lines[0].strip() or None) if lines else None
+                where, insecure = f"the server remembered in {path}", "insecure" in lines[1:]
+            self._server = (parse_origin(raw, where) if raw else None, insecure)
+        return self._server[0]
+
+    def use_server(self, raw: str, insecure: bool) -> Origin:
+        """`auth login --server URL`: talk to this server for the rest of the command."""
+        from eventreg.api.origin import check_transport, parse_origin
+
+        origin = parse_origin(raw, "--server")
+        check_transport(origin, insecure or self.settings.insecure)
+        self._server, self._credentials, self._remote = (origin, insecure), None, None
+        return origin
+
+    def remember_server(self) -> Path:
+        """Keep the server in use for later commands (`auth logout` keeps it; another
+        `auth login --server` replaces it). Returns the file."""
+        assert self._server is not None and self._server[0] is not None
+        origin, insecure = self._server
+        path = self.server_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(f"{origin}\n" + ("insecure\n" if insecure else ""), encoding="utf-8")
+        partial.replace(path)
+        return path
+
     # -- the user -------------------------------------------------------------------------
 
     def credentials(self) -> Credentials:
         if self._credentials is None:
-            from eventreg.cli.credentials import Credentials, database_key
+            from eventreg.cli.credentials import Credentials, database_key, server_key
 
-            self._credentials = Credentials(self.settings, database_key(self.database_url()))
+            origin = self.server()
+            key = server_key(str(origin)) if origin is not None else database_key(self.database_url())
+            self._credentials = Credentials(self.settings, key)
         return self._credentials
 
     def api(self) -> Api:
+        origin = self.server()
+        if origin is not None:
+            return self._remote_api(origin)
         from eventreg.api.local import LocalApi
 
         credentials = self.credentials()
         return LocalApi(self.settings, self.connections(), credentials.token)
+
+    def _remote_api(self, origin: Origin) -> RemoteApi:
+        """One RemoteApi (one keep-alive connection) for the whole command, closed at its end."""
+        if self._remote is None:
+            from eventreg.api.origin import check_transport
+            from eventreg.api.remote import DEFAULT_TIMEOUT_S, RemoteApi
+
+            assert self._server is not None
+            check_transport(origin, self._server[1] or self.settings.insecure)
+            timeout = self.settings.number("EVENTREG_SERVER_TIMEOUT_S", DEFAULT_TIMEOUT_S, 0.1, 3600, whole=False)
+            self._remote = RemoteApi(origin, self.credentials().token, timeout)
+            weakref.finalize(self, self._remote.close)  # the command is over when its invocation goes
+        return self._remote
 
     def secrets(self) -> list[str]:
         """Values no output may show: database passwords, the signing secret, a token."""
@@ -106,4 +188,6 @@ class Invocation:
             value = self._settings.get(key)
             if value:
                 found.append(value)
+        if self._remote is not None:
+            found += self._remote.sent_tokens
         return found

@@ -8,8 +8,10 @@ shows the same and changes nothing.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -51,6 +53,19 @@ SeedersDir = Annotated[
 ]
 LockTimeout = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait for another run to finish.")]
 SHOWN = 20  # rows named in a plan before "... and N more"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _needs_database(fn: F) -> F:
+    """Every db command works on the database itself: a client set up only for an eventreg
+    server (EVENTREG_SERVER or `auth login --server`, no DATABASE_URL) is refused, exit 5."""
+
+    @functools.wraps(fn)
+    def checked(inv: Invocation, *args: Any, **kwargs: Any) -> Any:
+        inv.require_database()
+        return fn(inv, *args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 def _acting_on(inv: Invocation) -> str:
@@ -118,6 +133,7 @@ def _migration_runner(inv: Invocation, url: str, directory: Path | None, lock_ti
 
 
 @command(app)
+@_needs_database
 def migrate(
     inv: Invocation,
     to: Annotated[str | None, typer.Option("--to", help="Stop after this version (3 or 0003).")] = None,
@@ -155,6 +171,7 @@ def _show_rollback(inv: Invocation, plan: RollbackPlan) -> None:
 
 
 @command(app)
+@_needs_database
 def rollback(
     inv: Invocation,
     steps: Annotated[int | None, typer.Option("--steps", help="How many migrations to revert (default 1).")] = None,
@@ -190,6 +207,7 @@ STATUS_COLUMNS = [Column("version", "Version"), Column("name", "Name"), Column("
 
 
 @command(app)
+@_needs_database
 def status(inv: Invocation, as_json: Json = False, migrations_dir: MigrationsDir = None) -> None:
     """Every migration: applied, pending, modified, missing, or failed halfway.
 
@@ -220,6 +238,7 @@ def _show_repair(inv: Invocation, plan: RepairPlan) -> None:
 
 
 @command(app)
+@_needs_database
 def repair(
     inv: Invocation,
     versions: Annotated[
@@ -256,6 +275,7 @@ def repair(
 
 
 @command(app)
+@_needs_database
 def new(
     inv: Invocation,
     name: Annotated[str, typer.Argument(help="What the migration does, e.g. add_event_tags.")],
@@ -299,6 +319,7 @@ def _show_undo(inv: Invocation, plan: UndoPlan) -> None:
 
 
 @command(seed_app, callback=True)
+@_needs_database
 def seed(
     inv: Invocation,
     only: Annotated[str | None, typer.Option("--only", help="Seed (or undo) one table, or one seed file.")] = None,
@@ -343,6 +364,7 @@ def seed(
 
 
 @command(seed_app, "status")
+@_needs_database
 def seed_status(inv: Invocation, as_json: Json = False, seeders_dir: SeedersDir = None) -> None:
     """Which seeds are applied, in which batch, and whether a file changed since.
 
@@ -358,6 +380,7 @@ def seed_status(inv: Invocation, as_json: Json = False, seeders_dir: SeedersDir 
 
 
 @command(server_app, "status")
+@_needs_database
 def server_status(inv: Invocation, as_json: Json = False) -> None:
     """Whether the embedded server runs, and where.
 
@@ -390,6 +413,7 @@ def server_status(inv: Invocation, as_json: Json = False) -> None:
 
 
 @command(server_app, "start")
+@_needs_database
 def server_start(inv: Invocation) -> None:
     """Start the embedded server (commands also start it when they need it).
 
@@ -402,6 +426,7 @@ def server_start(inv: Invocation) -> None:
 
 
 @command(server_app, "stop")
+@_needs_database
 def server_stop(inv: Invocation) -> None:
     """Stop the embedded server.
 
@@ -414,6 +439,7 @@ def server_stop(inv: Invocation) -> None:
 
 
 @command(app)
+@_needs_database
 def doctor(inv: Invocation, as_json: Json = False, migrations_dir: MigrationsDir = None) -> None:
     """Check the registration invariants and the migration history (read-only); exit code 1 on any violation.
 
@@ -445,6 +471,7 @@ def doctor(inv: Invocation, as_json: Json = False, migrations_dir: MigrationsDir
 
 
 @command(app)
+@_needs_database
 def grant(
     inv: Invocation, role: Annotated[str, typer.Argument(help="An existing PostgreSQL role for the everyday commands.")]
 ) -> None:
