@@ -1,0 +1,519 @@
+"""The remote client: where it may send a token, what it does when the server is down or
+answers oddly, and that sessions behave over HTTP as they do on the database.
+
+Servers that misbehave are small `http.server` servers on 127.0.0.1 in a thread:
+real sockets, answering what each test needs (a redirect, an HTML page, nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from eventreg.api.origin import parse_origin
+from eventreg.api.remote import RemoteApi
+from eventreg.cli.credentials import SERVICE, server_key
+from eventreg.errors import InvalidInput, Unavailable
+from tests.conftest import PASSWORD, Cli, MemoryKeyring
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+QUESTIONS = [{"key": 1, "text": "Colour?"}]
+
+
+class Odd:
+    """A tiny HTTP/1.1 server: `routes[(method, path)]` answers; it counts requests and connections."""
+
+    def __init__(self, routes: dict[tuple[str, str], Handler]) -> None:
+        self.routes = routes
+        self.requests: list[tuple[str, str, str | None]] = []  # method, path, Authorization
+        self.connections = 0
+        self.closed = 0  # connections the server has shut
+        self.release = threading.Event()  # what a slow answer waits for
+        odd = self
+
+        class Serve(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                odd.connections += 1
+                super().setup()
+
+            def _any(self) -> None:
+                path = self.path.split("?", 1)[0]
+                odd.requests.append((self.command, path, self.headers.get("Authorization")))
+                odd.routes.get((self.command, path), _not_found)(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        class Httpd(ThreadingHTTPServer):
+            def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+                super().shutdown_request(request)
+                odd.closed += 1
+
+        self.httpd = Httpd(("127.0.0.1", 0), Serve)
+        self.httpd.daemon_threads = True
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def wait_closed(self, count: int) -> None:
+        """Poll until the server has shut `count` connections (as an idle timeout would have)."""
+        deadline = time.monotonic() + 5
+        while self.closed < count:
+            assert time.monotonic() < deadline, "the server never closed the connection"
+            time.sleep(0.001)
+
+    def stop(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, kind: str, **headers: str) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", kind)
+    handler.send_header("Content-Length", headers.pop("length", str(len(body))))
+    for key, value in headers.items():
+        handler.send_header(key.replace("_", "-"), value)
+    handler.end_headers()
+    handler.wfile.write(body)
+    handler.wfile.flush()
+
+
+def _not_found(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 404, b"<html>no</html>", "text/html")
+
+
+def _questions(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 200, json.dumps(QUESTIONS).encode(), "application/json")
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> None:
+    handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+
+
+@pytest.fixture
+def odd() -> Iterator[Callable[[dict[tuple[str, str], Handler]], Odd]]:
+    made: list[Odd] = []
+
+    def make(routes: dict[tuple[str, str], Handler]) -> Odd:
+        made.append(Odd(routes))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture
+def client_env(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A client that holds no database URL and no signing secret."""
+    for key in ("DATABASE_URL", "DATABASE_URL_TEST", "JWT_SECRET"):
+        monkeypatch.delenv(key)
+    return env
+
+
+@pytest.fixture
+def served(server: str, env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test server's origin, and a client that holds no database URL or secret (taken
+    away after the server, which runs in this process, has read its settings)."""
+    for key in ("DATABASE_URL", "DATABASE_URL_TEST", "JWT_SECRET"):
+        monkeypatch.delenv(key)
+    return server
+
+
+@pytest.fixture
+def remote_cli(served: str, monkeypatch: pytest.MonkeyPatch, template) -> Cli:
+    monkeypatch.setenv("EVENTREG_SERVER", served)
+    return Cli(monkeypatch, template)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- where a token may go -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "ftp://reg.example.edu",
+        "reg.example.edu",
+        "https://",
+        "https://reg.example.edu/eventreg",
+        "https://reg.example.edu?next=1",
+        "https://reg.example.edu#top",
+        "https://reg.example.edu:99999",
+        "https://reg.example.edu:port",
+        "https://reg.example.edu:0",
+        "https://[::1",
+        "https://[not-ipv6]",
+        "https://reg example.edu",
+    ],
+)
+def test_a_bad_server_address_is_refused_with_exit_2(raw: str, client_env: Path, cli: Cli, monkeypatch):
+    by_flag = cli("auth", "login", "--server", raw, "--email", "a@example.edu", "--password-stdin", input="x\n")
+    monkeypatch.setenv("EVENTREG_SERVER", raw)
+    by_env = cli("event", "list")
+    for result, where in ((by_flag, "--server"), (by_env, "EVENTREG_SERVER")):
+        assert result.exit_code == 2, result.output
+        assert where in result.stderr and "Traceback" not in result.output
+
+
+def test_a_password_in_the_server_address_is_refused_and_never_shown(client_env: Path, cli: Cli, monkeypatch):
+    monkeypatch.setenv("EVENTREG_SERVER", "https://ana:hunter2secret@reg.example.edu")
+    result = cli("event", "list")
+    assert result.exit_code == 2 and "user name or password" in result.stderr
+    assert "hunter2secret" not in result.output
+
+
+@pytest.mark.parametrize("raw", ["https://REG.example.edu:443/", "http://localhost:8000", "http://[::1]:8000",
+                                 "http://127.0.0.2", "https://[2001:db8::1]:8443"])  # fmt: skip
+def test_good_server_addresses_become_their_origin(raw: str):
+    origin = parse_origin(raw, "test")
+    assert str(origin) == raw.lower().rstrip("/").replace(":443", "")
+
+
+def test_http_to_another_machine_is_refused_unless_insecure(client_env: Path, cli: Cli, monkeypatch):
+    """192.0.2.1 is a documentation address nobody answers on: once allowed, the client tries and fails (5)."""
+    monkeypatch.setenv("EVENTREG_SERVER_TIMEOUT_S", "0.5")
+    login = ["auth", "login", "--server", "http://192.0.2.1", "--email", "a@example.edu", "--password-stdin"]
+    refused = cli(*login, input="pw\n")
+    assert refused.exit_code == 2 and "in clear" in refused.stderr and "--insecure" in refused.stderr
+    allowed = cli(*login, "--insecure", input="pw\n")
+    assert allowed.exit_code == 5 and "http://192.0.2.1" in allowed.stderr
+    monkeypatch.setenv("EVENTREG_SERVER", "http://192.0.2.1")
+    assert cli("event", "list").exit_code == 2
+    monkeypatch.setenv("EVENTREG_INSECURE", "1")
+    assert cli("event", "list").exit_code == 5
+
+
+def test_a_dotenv_cannot_point_the_client_at_a_server(client_env: Path, cli: Cli, db: str, tmp_path: Path):
+    (tmp_path / ".env").write_text(f"DATABASE_URL_TEST={db}\nEVENTREG_SERVER=http://127.0.0.1:{_free_port()}\n")
+    listed = cli("event", "list")
+    assert listed.exit_code == 0, listed.output  # the database, not the planted server
+
+
+def test_db_commands_need_the_database_when_only_a_server_is_set(client_env: Path, cli: Cli, monkeypatch, db):
+    monkeypatch.setenv("EVENTREG_SERVER", "https://reg.example.edu")
+    for args in (["db", "status"], ["db", "migrate"], ["db", "doctor"], ["db", "seed"], ["db", "server", "start"]):
+        result = cli(*args)
+        assert result.exit_code == 5, (args, result.output)
+        assert "db commands need the database itself" in result.stderr
+        assert "https://reg.example.edu" in result.stderr
+    monkeypatch.setenv("DATABASE_URL_TEST", db)  # an operator who holds the database may
+    assert cli("db", "status").exit_code == 0
+
+
+# -- a server that is down or answers oddly ------------------------------------------------------------
+
+
+def test_a_server_that_is_down_is_exit_5_naming_it(client_env: Path, cli: Cli, monkeypatch):
+    origin = f"http://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("EVENTREG_SERVER", origin)
+    for args in (["event", "list"], ["auth", "status"], ["event", "list", "--all", "--csv"]):
+        result = cli(*args)
+        assert result.exit_code == 5 and origin in result.stderr, result.output
+        assert "Traceback" not in result.output and result.stdout == ""
+
+
+def _redirect(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 302, b"", "text/html", Location="https://login.example.edu/sso")
+
+
+def _html(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 200, b"<html><body>Captive portal</body></html>", "text/html")
+
+
+def _bad_gateway(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 502, b"<html>Bad Gateway</html>", "text/html")
+
+
+def _broken_json(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 200, b'{"items": [', "application/json")
+
+
+def _huge(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 200, b"[]", "application/json", length=str(17 * 2**20))
+
+
+def _wrong_shape(handler: BaseHTTPRequestHandler) -> None:
+    _send(handler, 200, b'{"items": [{"id": 1}], "next": null}', "application/json")
+
+
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (_redirect, "redirect"),
+        (_html, "text/html"),
+        (_bad_gateway, "502"),
+        (_broken_json, "does not parse"),
+        (_huge, "16 MiB"),
+        (_wrong_shape, "does not understand"),
+    ],
+)
+def test_an_answer_that_is_not_eventreg_is_exit_5(answer: Handler, words: str, client_env, cli: Cli, monkeypatch, odd):
+    server = odd({("GET", "/events"): answer})
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    result = cli("event", "list")
+    assert result.exit_code == 5, result.output
+    assert server.origin in result.stderr and words in result.stderr
+    assert "Traceback" not in result.output and "Captive" not in result.output
+
+
+def test_a_slow_server_hits_the_deadline(client_env: Path, cli: Cli, monkeypatch, odd):
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        server.release.wait(30)  # until the test is over: the client must give up first
+        _questions(handler)
+
+    server = odd({("GET", "/auth/questions"): slow})
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    monkeypatch.setenv("EVENTREG_SERVER_TIMEOUT_S", "0.3")
+    result = cli("auth", "questions")
+    assert result.exit_code == 5 and "did not answer within 0.3s" in result.stderr
+
+
+def test_a_problem_never_shows_the_token(client_env: Path, cli: Cli, monkeypatch, odd, template):
+    token = template.tokens["student"]
+
+    def echo(handler: BaseHTTPRequestHandler) -> None:  # a careless server repeats the header
+        detail = f"bad credentials: {handler.headers.get('Authorization')}"
+        body = json.dumps({"type": "urn:eventreg:problem:denied", "title": "Denied", "status": 401, "detail": detail})
+        _send(handler, 401, body.encode(), "application/problem+json")
+
+    server = odd({("GET", "/users/me"): echo})
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    cli.as_token(token)
+    for args in (["user", "show"], ["--debug", "user", "show"]):
+        result = cli(*args)
+        assert result.exit_code == 3 and "bad credentials" in result.stderr
+        assert token not in result.output
+    assert server.requests[0][2] == f"Bearer {token}"  # it was sent, to that server only
+
+
+def test_no_error_over_a_real_server_shows_the_token(remote_cli: Cli, template):
+    token = template.tokens["student"]
+    cli = remote_cli.as_token(token)
+    for args, code in ((["event", "show", "no-such-event"], 4), (["admin", "users", "list"], 3),
+                       (["register", "for", "no-such-event"], 4), (["--debug", "event", "create", "--title", "x",
+                        "--capacity", "1", "--starts-at", "2099-01-01T10:00"], 3)):  # fmt: skip
+        result = cli(*args)
+        assert result.exit_code == code, (args, result.output)
+        assert token not in result.output
+
+
+# -- the connection ----------------------------------------------------------------------------------
+
+
+def test_a_kept_alive_connection_the_server_closed_is_replaced_without_resending(odd):
+    def close_after(handler: BaseHTTPRequestHandler, answer: Handler) -> None:
+        if handler.command == "POST":
+            _read_body(handler)
+        answer(handler)
+        handler.close_connection = True  # as an idle timeout would, without saying so
+
+    def login_answer(handler: BaseHTTPRequestHandler) -> None:
+        body = json.dumps({"revoked_sessions": 0}).encode()
+        _send(handler, 200, body, "application/json")
+
+    server = odd({
+        ("GET", "/auth/questions"): lambda h: close_after(h, _questions),
+        ("POST", "/auth/logout"): lambda h: close_after(h, login_answer),
+    })  # fmt: skip
+    api = RemoteApi(parse_origin(server.origin, "test"), lambda: None, timeout_s=5)
+    try:
+        assert [q.key for q in api.questions()] == [1]
+        server.wait_closed(1)
+        assert api.logout() == 0
+        server.wait_closed(2)
+        assert api.logout() == 0
+        server.wait_closed(3)
+        assert [q.key for q in api.questions()] == [1]
+    finally:
+        api.close()
+    assert [r[:2] for r in server.requests] == [("GET", "/auth/questions"), ("POST", "/auth/logout"),
+                                                ("POST", "/auth/logout"), ("GET", "/auth/questions")]  # fmt: skip
+    assert server.connections == 4
+
+
+def test_one_connection_serves_a_whole_command(odd):
+    server = odd({("GET", "/auth/questions"): _questions})
+    api = RemoteApi(parse_origin(server.origin, "test"), lambda: None, timeout_s=5)
+    try:
+        for _ in range(5):
+            api.questions()
+    finally:
+        api.close()
+    assert server.connections == 1 and len(server.requests) == 5
+
+
+def test_a_post_whose_answer_never_came_is_not_sent_again(odd):
+    def vanish(handler: BaseHTTPRequestHandler) -> None:
+        _read_body(handler)
+        handler.close_connection = True  # took it, then closed without a word
+
+    server = odd({("GET", "/auth/questions"): _questions, ("POST", "/events/x/registrations"): vanish})
+    api = RemoteApi(parse_origin(server.origin, "test"), lambda: None, timeout_s=5)
+    try:
+        api.questions()  # the connection is now a kept-alive one
+        with pytest.raises(Unavailable, match="may have been carried out"):
+            api.register("x")
+    finally:
+        api.close()
+    assert [r[0] for r in server.requests].count("POST") == 1
+
+
+def test_refs_are_one_path_segment(odd):
+    seen: list[str] = []
+
+    def record(handler: BaseHTTPRequestHandler) -> None:
+        seen.append(handler.path)
+        _not_found(handler)
+
+    server = odd({})
+    server.routes = _Everything(record)  # type: ignore[assignment]
+    api = RemoteApi(parse_origin(server.origin, "test"), lambda: None, timeout_s=5)
+    try:
+        with pytest.raises(Unavailable):
+            api.show_user("a/b?c#d@example.edu")
+    finally:
+        api.close()
+    assert seen == ["/admin/users/a%2Fb%3Fc%23d%40example.edu"]
+
+
+class _Everything(dict):
+    def __init__(self, handler: Handler) -> None:
+        super().__init__()
+        self.handler = handler
+
+    def get(self, key, default=None):  # type: ignore[override]
+        return self.handler
+
+
+def test_a_malformed_stored_token_is_not_sent(odd):
+    server = odd({("GET", "/users/me"): _questions})
+    api = RemoteApi(parse_origin(server.origin, "test"), lambda: "abc\r\nX-Evil: 1", timeout_s=5)
+    with pytest.raises(Exception) as caught:
+        api.profile()
+    assert "abc" not in str(caught.value) and server.requests == []
+
+
+# -- sessions over the server ------------------------------------------------------------------------
+
+
+def _stored(keyring_: MemoryKeyring, origin: str) -> str | None:
+    return keyring_.store.get((SERVICE, f"session:{server_key(origin)}"))
+
+
+def test_login_with_server_remembers_it_status_shows_it_and_logout_keeps_it(
+    served: str, env: Path, cli: Cli, memory_keyring: MemoryKeyring
+):
+    server, client_env = served, env
+    asked = cli("auth", "login", "--server", server, "--email", "student@example.edu")
+    assert asked.exit_code == 2 and f"password for {server}" in asked.stderr  # the prompt names the server
+    done = cli("auth", "login", "--server", server, "--email", "student@example.edu", "--password-stdin",
+               input=f"{PASSWORD}\n")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert (client_env / "server").read_text().splitlines()[0] == server
+    assert _stored(memory_keyring, server)
+    status = cli("auth", "status")
+    assert status.exit_code == 0 and f"Server\t{server}" in status.stdout, status.output
+    as_json = json.loads(cli("auth", "status", "--json").stdout)
+    assert as_json["server"] == server and as_json["email"] == "student@example.edu"
+    assert as_json["token_storage"].startswith("keyring")
+    assert cli("auth", "logout").exit_code == 0
+    assert _stored(memory_keyring, server) is None
+    assert (client_env / "server").read_text().splitlines()[0] == server
+    after = cli("auth", "status")
+    assert after.exit_code == 3  # asked the server, which knows no session
+
+
+def test_login_with_another_server_replaces_the_remembered_one(served: str, env: Path, cli: Cli):
+    server, client_env = served, env
+    other = f"http://127.0.0.1:{_free_port()}"
+    (client_env).mkdir(parents=True, exist_ok=True)
+    (client_env / "server").write_text(other + "\n")
+    assert cli("event", "list").exit_code == 5  # the remembered one is down
+    done = cli("auth", "login", "--server", server, "--email", "staff@example.edu", "--password-stdin",
+               input=f"{PASSWORD}\n")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert (client_env / "server").read_text().splitlines()[0] == server
+    assert cli("event", "list").exit_code == 0
+
+
+def test_logging_in_as_someone_else_ends_the_replaced_session(served: str, cli: Cli, memory_keyring: MemoryKeyring):
+    server = served
+    login = ["auth", "login", "--server", server, "--password-stdin"]
+    assert cli(*login, "--email", "student@example.edu", input=f"{PASSWORD}\n").exit_code == 0
+    first = _stored(memory_keyring, server)
+    assert first is not None
+    assert cli(*login, "--email", "staff@example.edu", input=f"{PASSWORD}\n").exit_code == 0
+    second = _stored(memory_keyring, server)
+    assert second not in (None, first)
+    assert json.loads(cli("auth", "status", "--json").stdout)["email"] == "staff@example.edu"
+    stale = cli.as_token(first)("auth", "status")
+    assert stale.exit_code == 3, stale.output
+    assert first not in stale.output
+
+
+def test_an_import_streams_many_blocks_and_a_bad_line_imports_nothing(remote_cli: Cli, tmp_path: Path, conn):
+    rows = "".join(f"person{n:05d}@example.edu,Person Number {n} With A Longer Name\n" for n in range(3000))
+    good = tmp_path / "many.csv"
+    good.write_text("email,name\n" + rows)
+    assert good.stat().st_size > 2 * 64 * 1024  # several blocks of the chunked body
+    admin = remote_cli.as_role("admin")
+    result = admin("user", "import", str(good))
+    assert result.exit_code == 0 and "Imported 3000 user(s)" in result.stderr, result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"email,name\n" + rows.replace("person", "other").encode() + b"late@example.edu,\xff\n")
+    before = conn.execute("SELECT count(*) AS n FROM users").fetchone()["n"]
+    refused = admin("user", "import", str(bad))
+    assert refused.exit_code == 2 and "not UTF-8" in refused.stderr, refused.output
+    assert conn.execute("SELECT count(*) AS n FROM users").fetchone()["n"] == before
+
+
+def test_an_import_by_a_student_is_refused_before_the_body(remote_cli: Cli, tmp_path: Path):
+    big = tmp_path / "big.csv"
+    big.write_text("email,name\n" + "".join(f"s{n}@example.edu,S {n}\n" for n in range(40000)))
+    result = remote_cli.as_role("student")("user", "import", str(big))
+    assert result.exit_code == 3 and "admin role" in result.stderr, result.output
+
+
+def test_errors_map_to_the_local_exit_codes(remote_cli: Cli):
+    cli = remote_cli.as_role("student")
+    assert cli("event", "show", "nope").exit_code == 4
+    assert cli("admin", "users", "list").exit_code == 3
+    assert cli("event", "list", "--limit", "0").exit_code == 2
+    assert cli.as_role(None)("user", "show").exit_code == 3
+    with pytest.raises(InvalidInput):
+        parse_origin("https://x:bad", "test")
+
+
+def test_reads_survive_a_server_that_closes_each_connection_at_once(odd):
+    """The close races the next request: a GET that lost the race is sent again on a new connection."""
+
+    def once(handler: BaseHTTPRequestHandler) -> None:
+        _questions(handler)
+        handler.close_connection = True
+
+    server = odd({("GET", "/auth/questions"): once})
+    api = RemoteApi(parse_origin(server.origin, "test"), lambda: None, timeout_s=5)
+    try:
+        for _ in range(30):
+            assert [q.key for q in api.questions()] == [1]
+    finally:
+        api.close()
+    assert server.connections >= 30
