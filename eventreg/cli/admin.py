@@ -47,6 +47,7 @@ def bootstrap(
 
     Example: eventreg admin bootstrap --email it@uni.edu --name "IT Office"
     """
+    inv.require_database("admin bootstrap needs")  # before the password is asked for
     password = inv.prompt.secret("password", password_stdin, confirm=True)
     user = inv.api().bootstrap_admin(email, name, password)
     inv.out.message(f"Created the first admin, {user.email}. Log in with: eventreg auth login --email {user.email}")

@@ -130,6 +130,13 @@ def login(
 def logout(
     inv: Invocation,
     everywhere: Annotated[bool, typer.Option("--all", help="End every session of yours, on every machine.")] = False,
+    forget_server: Annotated[
+        bool,
+        typer.Option(
+            "--forget-server",
+            help="Also stop using the server `auth login --server` remembered; later commands use the database.",
+        ),
+    ] = False,
 ) -> None:
     """End this session (or all of yours) and forget its token.
 
@@ -140,6 +147,10 @@ def logout(
     if warning:
         inv.out.message(f"Note: {warning}.")
     inv.out.message(f"Logged out; ended {ended} session{'s' if ended != 1 else ''}." if everywhere else "Logged out.")
+    if forget_server:
+        origin = inv.server()
+        if inv.forget_server():
+            inv.out.message(f"Forgot the server {origin}; commands use the database again.")
 
 
 def _status(inv: Invocation, as_json: bool) -> None:

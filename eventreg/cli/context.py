@@ -88,16 +88,26 @@ class Invocation:
 
         return f"{describe(self.database_url())} (--env {self.settings.env})"
 
-    def require_database(self) -> None:
-        """For the operator's commands: refuse a client set up only for a server (exit 5)."""
+    def require_database(self, what: str = "db commands need") -> None:
+        """For the operator's commands: refuse a client set up only for a server (exit 5),
+        before anything is asked or started."""
         origin = self.server()
         if origin is not None and self.settings.get(self.settings.url_variable) is None:
             from eventreg.errors import Unavailable
 
             raise Unavailable(
-                f"db commands need the database itself ({self.settings.url_variable}); "
-                f"this client talks to the server {origin}"
+                f"{what} the database itself ({self.settings.url_variable}); this client talks to the server {origin}"
             )
+
+    def forget_server(self) -> bool:
+        """Stop talking to the remembered server (later commands use the database); True if one was."""
+        path = self.server_file()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        self._server, self._credentials, self._remote = None, None, None
+        return True
 
     # -- the server -------------------------------------------------------------------------
 

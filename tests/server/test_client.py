@@ -441,6 +441,26 @@ def test_login_with_server_remembers_it_status_shows_it_and_logout_keeps_it(
     assert after.exit_code == 3  # asked the server, which knows no session
 
 
+def test_logout_forget_server_goes_back_to_the_database(served: str, env: Path, cli: Cli):
+    server, client_env = served, env
+    done = cli("auth", "login", "--server", server, "--email", "student@example.edu", "--password-stdin",
+               input=f"{PASSWORD}\n")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    out = cli("auth", "logout", "--forget-server")
+    assert out.exit_code == 0 and f"Forgot the server {server}" in out.stderr, out.output
+    assert not (client_env / "server").exists()
+    status = cli("auth", "status")  # this client holds no database: it now says so, instead of asking the server
+    assert status.exit_code == 5 and "needs DATABASE_URL" in status.stderr, status.output
+
+
+def test_bootstrap_over_a_server_is_refused_before_asking_for_a_password(served: str, env: Path, cli: Cli, monkeypatch):
+    monkeypatch.setenv("EVENTREG_SERVER", served)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    result = cli("admin", "bootstrap", "--email", "a@example.edu", "--name", "A")  # no password on stdin
+    assert result.exit_code == 5, result.output
+    assert "admin bootstrap needs the database itself" in result.stderr and "assword" not in result.stderr
+
+
 def test_login_with_another_server_replaces_the_remembered_one(served: str, env: Path, cli: Cli):
     server, client_env = served, env
     other = f"http://127.0.0.1:{_free_port()}"
