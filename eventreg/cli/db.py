@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from eventreg.cli.context import Invocation
-from eventreg.cli.options import DryRun, Json, Yes, command
+from eventreg.cli.options import DryRun, Json, Yes, command, group
 from eventreg.cli.output import Column
 from eventreg.db.files import SqlFile, packaged_dir
 from eventreg.errors import DomainError, InvalidInput
@@ -27,11 +27,9 @@ if TYPE_CHECKING:
     from eventreg.db.seeds import SeedRunner, UndoPlan
 
 NAME = "db"
-app = typer.Typer(help="Database tooling: migrations, seeds, the embedded server, checks.", no_args_is_help=True)
-seed_app = typer.Typer()  # its help is the seed callback's, with its example
-server_app = typer.Typer(
-    help="The embedded PostgreSQL server (used when no DATABASE_URL is set).", no_args_is_help=True
-)
+app = group("Database tooling: migrations, seeds, the embedded server, checks.")
+seed_app = typer.Typer(rich_markup_mode=None)  # its help is the seed callback's, with its example
+server_app = group("The embedded PostgreSQL server (used when no DATABASE_URL is set).")
 app.add_typer(seed_app, name="seed")
 app.add_typer(server_app, name="server")
 

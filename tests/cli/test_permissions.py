@@ -108,6 +108,7 @@ def test_every_command_help_has_an_example(path):
     result = support.run_cli([*path.split(), "--help"])
     assert result.exit_code == 0
     assert "Example" in result.stdout, f"{path} --help has no example"
+    assert "╭" not in result.stdout, f"{path} --help is drawn in boxes, unlike the other commands"
 
 
 @pytest.fixture(scope="session")
