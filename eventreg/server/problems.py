@@ -87,6 +87,8 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 400:  # a body that is not JSON at all: malformed input like any other
+            return problem("invalid-input", 422, "the body is not valid JSON text")
         name = BY_STATUS.get(exc.status_code, "invalid-input" if exc.status_code < 500 else "unavailable")
         response = problem(name, exc.status_code, str(exc.detail))
         if exc.headers:

@@ -7,6 +7,7 @@ test's own migrated database; nothing is faked.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -19,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from eventreg import errors
 from eventreg.config import load_settings
@@ -231,9 +234,10 @@ def test_import_by_a_non_admin_is_refused_before_the_body_is_read(server, templa
     )
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(head.encode())
-        answer = sock.recv(65536).decode()
-    assert answer.startswith("HTTP/1.1 403"), answer[:200]
-    assert "urn:eventreg:problem:denied" in answer
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        assert answer.status == 403
+        assert json.loads(answer.read())["type"] == "urn:eventreg:problem:denied"
     assert conn.execute("SELECT count(*) AS n FROM users WHERE email = 'sneaky@example.edu'").fetchone()["n"] == 0
 
 
@@ -397,3 +401,22 @@ def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the state never came"
         time.sleep(0.01)
+
+
+def test_an_unexpected_error_is_a_generic_500_logged_once_without_secrets(env, db, conn, admin_url, caplog):
+    # a role that may connect but read no table: its first query fails in a way nothing maps
+    role, secret = f"noaccess_{uuid.uuid4().hex[:8]}", "pw-very-secret-1"
+    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(secret)))
+    caplog.set_level(logging.INFO, logger="eventreg.server")
+    try:
+        with running(create_app(load_settings(), make_conninfo(db, user=role, password=secret))) as base:
+            response = httpx.get(f"{base}/events")
+            lines = _lines_for(caplog, 1)
+    finally:
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    doc = assert_problem(response, 500, "unavailable")
+    assert doc["detail"] == "internal error"
+    assert "status=500" in lines[0]
+    reports = [r for r in caplog.records if r.name == "eventreg.server" and "unexpected" in r.getMessage()]
+    assert len(reports) == 1 and "InsufficientPrivilege" in reports[0].getMessage()
+    assert all(secret not in r.getMessage() for r in caplog.records)
