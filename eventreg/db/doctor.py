@@ -12,6 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from eventreg.db import migration_history as history
+from eventreg.db.files import discover
+from eventreg.db.history_log import DamagedLog, read_log, replay
+
 INVALID_INDEXES = """
 SELECT c.relname || ' on ' || t.relname AS detail
   FROM pg_index i
@@ -130,8 +134,6 @@ def _result(name: str, rule: str, violations: list[str]) -> dict[str, Any]:
 
 
 def _history_checks(conn: Any, migrations: Path | None, log: Path | None, database: str | None) -> list[dict[str, Any]]:
-    from eventreg.db import migration_history as history
-
     applied = history.applied(conn)
     results = [
         _result(
@@ -150,8 +152,6 @@ def _history_checks(conn: Any, migrations: Path | None, log: Path | None, databa
 
 
 def _file_problems(applied: dict[str, dict[str, Any]], up_dir: Path) -> list[str]:
-    from eventreg.db.files import discover
-
     files = {f.version: f for f in discover(up_dir)}
     problems = []
     for version, row in applied.items():
@@ -164,8 +164,6 @@ def _file_problems(applied: dict[str, dict[str, Any]], up_dir: Path) -> list[str
 
 
 def _log_problems(applied: dict[str, dict[str, Any]], log: Path, database: str) -> list[str]:
-    from eventreg.db.history_log import DamagedLog, read_log, replay
-
     try:
         logged = replay(read_log(log), database)
     except DamagedLog as damaged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import re
 from dataclasses import dataclass
@@ -114,8 +115,6 @@ def packaged_dir(kind: str) -> Path:
 
 def os_user() -> str:
     """Who ran a migration or seed, for the history tables."""
-    import getpass
-
     try:
         return getpass.getuser()
     except Exception:  # no user name in a bare container

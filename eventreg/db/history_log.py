@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from psycopg.conninfo import conninfo_to_dict
+
 from eventreg import private
 
 LOG_NAME = "migration.history.json"
@@ -37,8 +39,6 @@ def log_path(home: Path) -> Path:
 
 def database_label(url: str) -> str:
     """Which database, in words and without credentials: `eventreg on host db:5432`."""
-    from psycopg.conninfo import conninfo_to_dict
-
     try:
         parts = conninfo_to_dict(url)
     except Exception:

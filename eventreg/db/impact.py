@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import sql
+
 _NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?'
 DROP_TABLE = re.compile(rf"\bDROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?((?:{_NAME})(?:\s*,\s*{_NAME})*)", re.IGNORECASE)
 DROP_COLUMN = re.compile(
@@ -55,8 +57,6 @@ def losses(conn: Any, sql_text: str) -> list[Loss]:
 
 
 def _rows(conn: Any, table: str) -> int | None:
-    from psycopg import sql
-
     oid = conn.execute("SELECT to_regclass(%s)::oid AS oid", (table,)).fetchone()["oid"]
     if oid is None:
         return None

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
+
 from eventreg.errors import DomainError, NotFound, PermissionDenied
 
 # table -> privileges the everyday commands use (and no more). UPDATE is granted on the
@@ -131,8 +133,6 @@ def regrant(conn: Any) -> list[str]:
 
 
 def _grant(conn: Any, role: str) -> list[str]:
-    from psycopg import sql
-
     who = sql.Identifier(role)
     database = conn.execute("SELECT current_database() AS db").fetchone()["db"]
     conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(sql.Identifier(database), who))

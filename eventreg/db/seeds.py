@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg import sql
+
 from eventreg.db import seed_rows
 from eventreg.db.connection import connect, first_line
 from eventreg.db.doctor import violations
@@ -168,8 +171,6 @@ class SeedRunner:
             return done
 
     def _seed(self, conn: Any, todo: list[SqlFile]) -> list[tuple[SqlFile, int]]:
-        import psycopg
-
         done: list[tuple[SqlFile, int]] = []
         with conn.transaction():
             # One snapshot for the batch: rows others commit meanwhile are not taken for ours.
@@ -342,8 +343,6 @@ def _referenced(conn: Any, tables: list[str]) -> list[str]:
 
 def _seeded(conn: Any, tables: list[seed_rows.Table], seeds: list[str], name: str, column: str) -> list[str]:
     """Emails or slugs of the seeded rows of one table, for saying who and what goes."""
-    from psycopg import sql
-
     target = next((t for t in tables if t.name == name), None)
     if target is None:
         return []
