@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -420,3 +422,50 @@ def test_an_unexpected_error_is_a_generic_500_logged_once_without_secrets(env, d
     reports = [r for r in caplog.records if r.name == "eventreg.server" and "unexpected" in r.getMessage()]
     assert len(reports) == 1 and "InsufficientPrivilege" in reports[0].getMessage()
     assert all(secret not in r.getMessage() for r in caplog.records)
+
+
+# -- the serve command ----------------------------------------------------------------------------------
+
+
+def test_serve_without_the_server_packages_exits_5_naming_the_extra(cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "swagger_ui_bundle", None)  # as if never installed
+    result = cli("serve")
+    assert result.exit_code == errors.EXIT_UNAVAILABLE
+    assert "pip install 'eventreg[server]'" in result.stderr
+
+
+def test_help_and_version_do_not_import_the_server_packages():
+    code = (
+        "import sys\nfrom eventreg.cli.app import run\nrun(['--help']); run(['--version'])\n"
+        "loaded = [m for m in ('fastapi', 'uvicorn', 'pydantic', 'psycopg_pool') if m in sys.modules]\n"
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_serve_says_where_it_listens_warns_of_pending_migrations_and_answers(env, conn):
+    conn.execute("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+    with socket.socket() as probe:  # a port free right now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "eventreg", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        _until(lambda: _answers(f"http://127.0.0.1:{port}/healthz") or process.poll() is not None, timeout=30)
+        assert process.poll() is None, "serve exited"
+        assert_problem(httpx.get(f"http://127.0.0.1:{port}/readyz"), 503, "unavailable")
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert f"serving http://127.0.0.1:{port}" in stderr
+    assert "database eventreg_t_" in stderr  # which database, described (never its password)
+    assert "1 pending migration" in stderr
+    assert "route=/readyz status=503" in stderr  # the request log goes to stderr
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
