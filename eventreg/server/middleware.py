@@ -23,6 +23,22 @@ JSON_LIMIT = 1 << 20  # 1 MiB
 IMPORT_LIMIT = 512 << 20  # 512 MiB
 
 
+class OneSegmentRefs:
+    """A reference (an event's slug, a user's email) is one path segment. uvicorn decodes
+    `%2F` before routing, so `/events/x%2Forganisers` would reach another route than the
+    one asked for; such a path is answered 404, as no slug or email contains a slash."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"%2f" in scope.get("raw_path", b"").lower():
+            response = problems.problem("not-found", 404, "no such resource: a reference cannot contain /")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit // (1 << 20)} MiB")

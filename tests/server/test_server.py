@@ -109,6 +109,15 @@ def test_unknown_route_is_a_not_found_problem(server):
     assert_problem(httpx.get(f"{server}/events/", follow_redirects=False), 404, "not-found")
 
 
+def test_a_reference_with_an_encoded_slash_reaches_no_other_route(server, template):
+    slug = event_by(server, template.tokens["staff"])
+    staff = bearer(template, "staff")
+    assert httpx.get(f"{server}/events/{slug}/organisers", headers=staff).status_code == 200
+    # decoded before routing, this would be the organisers list above, answered as if it were one event
+    assert_problem(httpx.get(f"{server}/events/{slug}%2Forganisers", headers=staff), 404, "not-found")
+    assert_problem(httpx.get(f"{server}/events/{slug}%2forganisers", headers=staff), 404, "not-found")
+
+
 # -- request bodies ------------------------------------------------------------------------------
 
 
