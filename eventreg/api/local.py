@@ -74,6 +74,7 @@ class LocalApi:
         self._source = source
         self._token = token
         self._client = client  # the address of an HTTP client, for the per-client attempt limit
+        self.user_id: int | None = None  # who the last call was made as, once known (the server logs it)
 
     @contextmanager
     def _work(self, *, snapshot: bool = False, dry_run: bool = False) -> Iterator[UnitOfWork]:
@@ -83,7 +84,9 @@ class LocalApi:
     @contextmanager
     def _signed_in(self, *, snapshot: bool = False, dry_run: bool = False) -> Iterator[tuple[UnitOfWork, Actor]]:
         with self._work(snapshot=snapshot, dry_run=dry_run) as uow:
-            yield uow, auth.authenticate(uow, self.settings, self._token())
+            actor = auth.authenticate(uow, self.settings, self._token())
+            self.user_id = actor.id
+            yield uow, actor
 
     @contextmanager
     def _maybe_signed_in(self) -> Iterator[tuple[UnitOfWork, Actor | None]]:
@@ -93,6 +96,7 @@ class LocalApi:
             if token:
                 try:
                     actor = auth.authenticate(uow, self.settings, token)
+                    self.user_id = actor.id
                 except EventregError:
                     actor = None
             yield uow, actor
@@ -111,6 +115,7 @@ class LocalApi:
         previous = self._token()
         with self._work() as uow:
             login = auth.login(uow, self.settings, email, password, self._client)
+            self.user_id = login.user.id
             if previous:
                 auth.revoke_token(uow, self.settings, previous)
             return login

@@ -9,9 +9,7 @@ from fastapi import Depends, Query, Request
 from psycopg_pool import ConnectionPool
 
 from eventreg.api.local import LocalApi
-from eventreg.auth import tokens
 from eventreg.config import Settings
-from eventreg.errors import EventregError
 
 
 @dataclass(frozen=True)
@@ -35,21 +33,13 @@ def bearer(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _note_user(request: Request, settings: Settings, token: str) -> None:
-    """The user id of a well-signed token, for the request log (the session is checked by the call)."""
-    try:
-        request.state.user_id = tokens.decode(settings.secret(), token).get("sub")
-    except EventregError:
-        request.state.user_id = None
-
-
 def local_api(request: Request) -> LocalApi:
     where = served(request)
     token = bearer(request)
-    if token:
-        _note_user(request, where.settings, token)
     client = request.client.host if request.client else None
-    return LocalApi(where.settings, where.pool.connection, lambda: token, client=client)
+    api = LocalApi(where.settings, where.pool.connection, lambda: token, client=client)
+    request.state.api = api  # the request log names the user this api authenticated, if any
+    return api
 
 
 ApiDep = Annotated[LocalApi, Depends(local_api)]

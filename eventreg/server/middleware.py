@@ -122,7 +122,7 @@ class RequestLog:
             "route": template,
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            "user": state.get("user_id"),
+            "user": getattr(state.get("api"), "user_id", None),
             "client": client[0] if client else None,
         }
         log.info(" ".join(f"{key}={value}" for key, value in fields.items()), extra={"request": fields})
