@@ -90,7 +90,7 @@ def _add_person(conn: Any, role: str, answer_hashes: list[str], password_hash: s
 
 @pytest.fixture(scope="session")
 def template(admin_url: str) -> Iterator[Template]:
-    url = support.migrated_database(admin_url, "eventreg_tmpl")
+    url = support.migrated_database(admin_url, "eventreg_tmpl", keep=True)
     name = url.rsplit("dbname=", 1)[-1].split()[0]
     password_hash = passwords.hash_secret(PASSWORD, 4)
     answer_hashes = [passwords.hash_secret(passwords.normalise_answer(a), 4) for a in ANSWERS]
@@ -105,24 +105,28 @@ def template(admin_url: str) -> Iterator[Template]:
         support.drop_database(admin_url, name)
 
 
-_made: list[str] = []
-
-
 @pytest.fixture
 def db(admin_url: str, template: Template) -> str:
-    """A fresh, migrated database (with the template's people) for one test.
-    On the embedded server the copies go with the cluster at the end of the session."""
-    name = f"eventreg_t_{uuid.uuid4().hex[:10]}"
-    _made.append(name)
-    return support.create_database(admin_url, name, template=template.name)
+    """A fresh, migrated database (with the template's people) for one test; dropped after it."""
+    return support.create_database(admin_url, f"eventreg_t_{uuid.uuid4().hex[:10]}", template=template.name)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _drop_copies(admin_url: str) -> Iterator[None]:
+@pytest.fixture(scope="session")
+def _dropper(admin_url: str) -> Iterator[support.Dropper]:
+    dropper = support.Dropper()
+    yield dropper
+    dropper.finish()  # before the server stops
+
+
+@pytest.fixture(autouse=True)
+def _drop_throwaway_databases(_dropper: support.Dropper) -> Iterator[None]:
+    """Every database a test made goes when it ends (after its servers and connections)."""
+    start = len(support.THROWAWAY)
     yield
-    if os.environ.get("EVENTREG_TEST_DATABASE_URL"):
-        for name in _made:
-            support.drop_database(admin_url, name)
+    made = support.THROWAWAY[start:]
+    del support.THROWAWAY[start:]
+    for admin_url, name in made:
+        _dropper.drop(admin_url, name)
 
 
 @pytest.fixture

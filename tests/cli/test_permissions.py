@@ -118,7 +118,7 @@ def gate_world(admin_url, template) -> str:
     from eventreg.events import service as events
     from eventreg.registration import service as registration
 
-    url = support.create_database(admin_url, f"eventreg_gate_{uuid.uuid4().hex[:6]}", template=template.name)
+    url = support.create_database(admin_url, f"eventreg_gate_{uuid.uuid4().hex[:6]}", template=template.name, keep=True)
     with support.work(url) as uow:
         target, waiter = (support.insert_users(uow.conn, 1, prefix=p)[0] for p in ("target", "waiter"))
         uow.conn.execute("UPDATE users SET email = %s, password_hash = (SELECT password_hash FROM users WHERE email = "

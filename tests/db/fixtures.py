@@ -25,7 +25,7 @@ NEXT = f"{int(SHIPPED[-1]) + 1:04d}"
 @pytest.fixture(scope="session")
 def bare_template(admin_url: str) -> Iterator[str]:
     """A migrated database with no rows of anyone's: the template of `bare_db`."""
-    url = support.migrated_database(admin_url, "eventreg_bare")
+    url = support.migrated_database(admin_url, "eventreg_bare", keep=True)
     name = url.rsplit("dbname=", 1)[-1].split()[0]
     yield name
     if os.environ.get("EVENTREG_TEST_DATABASE_URL"):
@@ -46,9 +46,7 @@ def empty_db(admin_url: str) -> Iterator[str]:
 
 def _database(admin_url: str, prefix: str, template: str | None) -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    yield support.create_database(admin_url, name, template=template)
-    if os.environ.get("EVENTREG_TEST_DATABASE_URL"):  # the embedded cluster goes away whole
-        support.drop_database(admin_url, name)
+    yield support.create_database(admin_url, name, template=template)  # dropped when the test ends
 
 
 @pytest.fixture
