@@ -33,7 +33,9 @@ app.add_typer(users_app, name="users")
 def _show_code(inv: Invocation, code: ResetCode) -> None:
     inv.out.message(f"One-time code for {code.email} (valid until {local(code.expires_at)}):")
     inv.out.data_line(code.code)
-    inv.out.message(f"They run: eventreg auth reset-password --email {code.email} --code")
+    inv.out.message(
+        f"They run: eventreg auth reset-password --email {code.email} --code (and type the code when asked)"
+    )
 
 
 @command(app)

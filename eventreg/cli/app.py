@@ -9,6 +9,7 @@ exit code.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 import traceback
@@ -42,6 +43,16 @@ class Groups(TyperGroup):
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*GROUPS, *COMMANDS, *super().list_commands(ctx)]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """A mistyped group gets a suggestion too (Typer only knows the commands already loaded)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except _usage_error_class() as error:
+            matches = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and hasattr(error, "message") and "Did you mean" not in error.message:
+                error.message = f"{error.message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
+            raise
 
     def get_command(self, ctx: Any, name: str) -> Any:
         if name in COMMANDS:
@@ -78,7 +89,9 @@ def root(
     ctx: typer.Context,
     env: Annotated[
         str | None,
-        typer.Option("--env", help="Which database: dev, test or prod (EVENTREG_ENV).", envvar="EVENTREG_ENV"),
+        typer.Option(
+            "--env", help="Which database: dev, test or prod.", envvar="EVENTREG_ENV", metavar="[dev|test|prod]"
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
     version: Annotated[

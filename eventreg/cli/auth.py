@@ -116,14 +116,15 @@ def login(
     credentials = inv.credentials()
     where = credentials.save(login.token)
     if where.startswith("file "):
-        why = f"{credentials.problem}: " if credentials.problem else ""
-        inv.out.message(f"Note: {why}no usable OS keyring; the token is kept in {where[5:]} (mode 0600).")
+        why = credentials.problem or "no usable OS keyring"
+        inv.out.message(f"Note: {why}; the token is kept in {where[5:]} (mode 0600).")
     if server is not None:
         inv.remember_server()
         configured = inv.settings.server
         if configured and server_key(configured) != server_key(str(origin)):
             inv.out.message("Note: EVENTREG_SERVER is set to another server; later commands talk to that one.")
-    inv.out.message(f"Logged in as {login.user.email} ({login.user.role}) until {local(login.expires_at)}.")
+    on = f" on {origin}" if origin else ""
+    inv.out.message(f"Logged in as {login.user.email} ({login.user.role}){on} until {local(login.expires_at)}.")
 
 
 @command(app)

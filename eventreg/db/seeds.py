@@ -258,7 +258,12 @@ class SeedRunner:
             with conn.transaction(force_rollback=True):
                 plan = self._undo(conn, seeds)
             self.report("undo-plan", None, {"plan": plan})
-            self._refuse(plan, with_dependents)
+            try:
+                self._refuse(plan, with_dependents)
+            except DomainError as refusal:
+                if dry_run:  # say what the real run would do, not that this one failed
+                    raise DomainError(f"the undo would be refused: {refusal.message}") from None
+                raise
             if dry_run:
                 return plan
             if confirm is not None and not confirm(plan):

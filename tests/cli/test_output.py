@@ -161,6 +161,12 @@ def test_usage_errors_are_one_line_with_exit_2(cli: Cli):
         assert result.exit_code == 2 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
 
 
+def test_a_mistyped_group_or_command_gets_a_suggestion(cli: Cli):
+    for args, meant in ((["evnt", "list"], "'event'"), (["event", "lst"], "'list'"), (["regster"], "'register'")):
+        result = cli(*args)
+        assert result.exit_code == 2 and f"Did you mean {meant}?" in result.stderr, result.stderr
+
+
 def test_a_bare_group_shows_its_help(cli: Cli):
     result = cli("event")
     assert result.exit_code == 0 and "Commands:" in result.stdout

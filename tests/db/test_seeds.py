@@ -110,6 +110,8 @@ def test_undo_refuses_while_a_hand_made_place_depends_on_seed_data_and_names_it(
     with pytest.raises(DomainError, match="1 row.* made outside the seeds depend.*--with-dependents"):
         refusing.undo()
     assert counts(owner) == before
+    with pytest.raises(DomainError, match="^the undo would be refused: 1 row"):  # a dry run says what a run would do
+        refusing.undo(dry_run=True)
     assert [(d.table, d.row) for d in plans[0].dependents.samples] == [
         ("registrations", f"id {before['registrations']} (dave@uni.edu waitlisted on python-workshop)")
     ]

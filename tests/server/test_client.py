@@ -427,6 +427,7 @@ def test_login_with_server_remembers_it_status_shows_it_and_logout_keeps_it(
     done = cli("auth", "login", "--server", server, "--email", "student@example.edu", "--password-stdin",
                input=f"{PASSWORD}\n")  # fmt: skip
     assert done.exit_code == 0, done.output
+    assert f"(student) on {server} until" in done.stderr  # the login says where the session lives
     assert (client_env / "server").read_text().splitlines()[0] == server
     assert _stored(memory_keyring, server)
     status = cli("auth", "status")
