@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -54,3 +54,10 @@ def _rest(first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+def listing(api: Any, query: views.ListQuery, format: Format, page: Callable[[], Any]) -> Response:
+    """A list route's answer: the whole list as CSV (`format=csv`), or one page as JSON."""
+    if format is Format.csv:
+        return csv(api.export(query))
+    return json(page())

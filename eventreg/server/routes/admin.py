@@ -37,9 +37,7 @@ def list_users(
     format: reply.FormatQuery = reply.Format.json,
 ) -> Response:
     query = views.UsersQuery(role=role, search=search)
-    if format is reply.Format.csv:
-        return reply.csv(api.export(query))
-    return reply.json(api.list_users(query, after, limit))
+    return reply.listing(api, query, format, lambda: api.list_users(query, after, limit))
 
 
 @router.post(
@@ -130,6 +128,4 @@ def list_registrations(
     format: reply.FormatQuery = reply.Format.json,
 ) -> Response:
     query = views.RegistrationsQuery(event=event, user=user, status=status)
-    if format is reply.Format.csv:
-        return reply.csv(api.export(query))
-    return reply.json(api.list_registrations(query, after, limit))
+    return reply.listing(api, query, format, lambda: api.list_registrations(query, after, limit))

@@ -31,9 +31,7 @@ def list_events(
     format: reply.FormatQuery = reply.Format.json,
 ) -> Response:
     query = views.EventsQuery(scope=scope.value, mine=mine)
-    if format is reply.Format.csv:
-        return reply.csv(api.export(query))
-    return reply.json(api.list_events(query, after, limit))
+    return reply.listing(api, query, format, lambda: api.list_events(query, after, limit))
 
 
 @router.post("", status_code=201, response_model=views.Event)
@@ -108,9 +106,7 @@ def list_attendance(
     api: ApiDep, ref: str, after: After = None, limit: Limit = 50, format: reply.FormatQuery = reply.Format.json
 ) -> Response:
     query = views.AttendanceQuery(event=ref)
-    if format is reply.Format.csv:
-        return reply.csv(api.export(query))
-    return reply.json(api.list_attendance(query, after, limit))
+    return reply.listing(api, query, format, lambda: api.list_attendance(query, after, limit))
 
 
 @router.get("/{ref}/history", response_model=views.Page[views.HistoryEntry], responses=reply.LIST_RESPONSES)
@@ -118,9 +114,7 @@ def list_history(
     api: ApiDep, ref: str, after: After = None, limit: Limit = 50, format: reply.FormatQuery = reply.Format.json
 ) -> Response:
     query = views.HistoryQuery(event=ref)
-    if format is reply.Format.csv:
-        return reply.csv(api.export(query))
-    return reply.json(api.list_history(query, after, limit))
+    return reply.listing(api, query, format, lambda: api.list_history(query, after, limit))
 
 
 @router.get("/{ref}/stats", response_model=views.EventStats)
@@ -140,9 +134,7 @@ def list_waitlist(
     api: ApiDep, ref: str, after: After = None, limit: Limit = 50, format: reply.FormatQuery = reply.Format.json
 ) -> Response:
     query = views.WaitlistQuery(event=ref)
-    if format is reply.Format.csv:
-        return reply.csv(api.export(query))
-    return reply.json(api.list_waitlist(query, after, limit))
+    return reply.listing(api, query, format, lambda: api.list_waitlist(query, after, limit))
 
 
 @router.post("/{ref}/waitlist/leave", response_model=views.WaitlistChange)

@@ -44,6 +44,4 @@ def list_mine(
     format: reply.FormatQuery = reply.Format.json,
 ) -> Response:
     query = views.MineQuery(past=past)
-    if format is reply.Format.csv:
-        return reply.csv(api.export(query))
-    return reply.json(api.list_mine(query, after, limit))
+    return reply.listing(api, query, format, lambda: api.list_mine(query, after, limit))
