@@ -128,6 +128,8 @@ def run(args: list[str], inv: Invocation | None = None) -> int:
     inv = inv or Invocation()
     try:
         result = click_command().main(args, prog_name="eventreg", standalone_mode=False, obj=inv)
+        if result == EXIT_INTERRUPTED:  # newer Typer turns Ctrl-C into Exit(130) on its own, silently
+            return _fail(inv, KeyboardInterrupt(), "interrupted", EXIT_INTERRUPTED)
         return result if isinstance(result, int) else 0
     except EventregError as exc:
         return _fail(inv, exc, exc.message, exc.exit_code)

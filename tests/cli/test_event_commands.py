@@ -94,6 +94,17 @@ def test_a_slug_never_takes_the_name_of_a_register_command(cli: Cli):
     assert bad.exit_code == 2 and "command name" in bad.stderr
 
 
+def test_every_register_sub_command_is_a_reserved_slug():
+    """A new `register` sub-command must be added to RESERVED_SLUGS, or `register NEW` would be ambiguous."""
+    import typer
+
+    from eventreg.cli import register
+    from eventreg.events.rules import RESERVED_SLUGS
+
+    group = typer.main.get_group(register.app)
+    assert set(group.list_commands(None)) <= RESERVED_SLUGS  # type: ignore[arg-type]
+
+
 def test_attendance_csv_history_and_checkin(cli: Cli):
     create(cli)
     student(cli, "att@example.edu")("register", "python-workshop")

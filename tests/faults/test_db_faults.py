@@ -8,6 +8,7 @@ tests end that statement themselves (pg_terminate_backend) instead of waiting.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -150,3 +151,26 @@ def test_a_killed_seed_leaves_nothing_half_seeded(bare_db, seeders, tmp_path):
     write(events, original)
     assert len(SeedRunner(bare_db, seeders).run()) == 4
     assert counts(bare_db) == {"users": 5, "events": 3, "seed_history": 4}
+
+
+def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_changes_nothing(empty_db, migrations, tmp_path):
+    from eventreg.db.lock import LOCK_CLASS, LOCK_OBJECT
+
+    with connect(empty_db, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_OBJECT))  # another run, as it were
+        proc = start_cli(["db", "migrate", "--migrations-dir", str(migrations)], empty_db, tmp_path)
+
+        def waiting() -> bool | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"the command ended first: {proc.communicate()[1]}")
+            found = scalar(
+                empty_db, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'eventreg migrate%%'"
+            )
+            return True if found else None
+
+        poll(waiting, "the migrate waiting for the lock")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "Error: interrupted" and "Traceback" not in err
+    assert scalar(empty_db, "SELECT to_regclass('schema_migrations')") is None  # nothing was applied
