@@ -7,9 +7,9 @@ from eventreg.timeparse import local
 from eventreg.views import Event, EventStats
 
 
-def fill_bar(used: int, total: int, width: int = 10) -> str:
-    """`███████░░░ 7/10`"""
-    if total <= 0:
+def fill_bar(used: int, total: int, width: int = 10, drawn: bool = True) -> str:
+    """`███████░░░ 7/10`, or just `7/10` where nothing is drawn (a pipe or a file)."""
+    if total <= 0 or not drawn:
         return f"{used}/{total}"
     filled = min(width, round(width * used / total))
     return "█" * filled + "░" * (width - filled) + f" {used}/{total}"
@@ -83,7 +83,7 @@ def event_details(out: Output, event: Event) -> None:
             ("Starts", event.starts_at),
             ("Ends", event.ends_at),
             ("Location", event.location),
-            ("Registered", fill_bar(event.registered, event.capacity, width=20)),
+            ("Registered", fill_bar(event.registered, event.capacity, 20, out.stdout_is_terminal)),
             ("Waitlist", event.waitlist),
             ("Registration opens", local(event.registration_opens_at) or "when published"),
             ("Registration closes", local(event.registration_closes_at) or "when the event starts"),
@@ -97,7 +97,7 @@ def stats_details(out: Output, report: EventStats) -> None:
     rate = report.attendance_rate
     out.details(
         [
-            ("Registered", fill_bar(report.registered, report.capacity, width=20)),
+            ("Registered", fill_bar(report.registered, report.capacity, 20, out.stdout_is_terminal)),
             ("Waitlist", report.waitlist),
             ("Present", f"{report.present} ({rate:.0%})" if rate is not None else "nobody registered"),
         ],
@@ -107,5 +107,5 @@ def stats_details(out: Output, report: EventStats) -> None:
         peak = max(d.signups for d in report.signups_per_day)
         out.data_line("Sign-ups per day:")
         for day in report.signups_per_day:
-            bar = "█" * max(1, round(30 * day.signups / peak))
-            out.data_line(f"  {day.day}  {bar} {day.signups}")
+            bar = "█" * max(1, round(30 * day.signups / peak)) + " " if out.stdout_is_terminal else ""
+            out.data_line(f"  {day.day}  {bar}{day.signups}")

@@ -36,6 +36,8 @@ def test_a_pipe_gets_every_value_whole_one_row_a_line(cli: Cli, conn):
     assert fields[:2] == ["long-one", LONG_TITLE]
     assert fields[3] == "0/40"  # figures awk can split, not a drawn bar
     assert "\x1b" not in result.stdout and "█" not in result.stdout and "░" not in result.stdout
+    shown = cli("event", "show", "long-one").stdout
+    assert "Registered\t0/40" in shown.splitlines() and "░" not in shown
 
 
 def words(drawn: str) -> list[str]:
