@@ -136,7 +136,7 @@ class Credentials:
         return _name(self.backend()) if self.backend() is not None else "none"
 
     def load(self) -> StoredToken | None:
-        env_token = self.settings.get("EVENTREG_TOKEN")
+        env_token = self.settings.environ.get("EVENTREG_TOKEN")  # never from a .env: see config.Settings.server
         if env_token:
             return StoredToken(env_token.strip(), "environment (EVENTREG_TOKEN)")
         stored = private.read(self.file)

@@ -207,6 +207,12 @@ def test_a_dotenv_cannot_point_the_client_at_a_server(client_env: Path, cli: Cli
     assert listed.exit_code == 0, listed.output  # the database, not the planted server
 
 
+def test_a_dotenv_cannot_hand_the_client_a_token(env: Path, cli: Cli, template, tmp_path: Path):
+    (tmp_path / ".env").write_text(f"EVENTREG_TOKEN={template.tokens['admin']}\n")
+    status = cli.as_role(None)("auth", "status")
+    assert status.exit_code == 3, status.output  # someone else's session planted in a folder is not used
+
+
 def test_db_commands_need_the_database_when_only_a_server_is_set(client_env: Path, cli: Cli, monkeypatch, db):
     monkeypatch.setenv("EVENTREG_SERVER", "https://reg.example.edu")
     for args in (["db", "status"], ["db", "migrate"], ["db", "doctor"], ["db", "seed"], ["db", "server", "start"]):
