@@ -47,6 +47,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="The port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", help="Processes serving requests.")] = 1,
+    pool_size: Annotated[
+        int, typer.Option("--pool-size", help="Database connections each worker keeps at most (1 to 100).")
+    ] = 4,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -64,11 +67,13 @@ def serve(
     require_server_packages()
     if not 1 <= workers <= 64:
         raise InvalidInput(f"--workers must be between 1 and 64, not {workers}")
+    if not 1 <= pool_size <= 100:
+        raise InvalidInput(f"--pool-size must be between 1 and 100, not {pool_size}")
     if not 0 <= port <= 65535:
         raise InvalidInput(f"--port must be between 0 and 65535, not {port}")
     import uvicorn
 
-    from eventreg.server.app import DATABASE_VARIABLE, create_app
+    from eventreg.server.app import DATABASE_VARIABLE, POOL_VARIABLE, create_app
     from eventreg.server.routes.ops import not_ready
 
     settings = inv.settings
@@ -77,12 +82,16 @@ def serve(
     reason = not_ready(settings, url)
     if reason is not None:
         inv.out.message(f"Warning: not ready: {reason}")
-    inv.out.message(f"eventreg serving http://{host}:{port} ({workers} worker(s)) on {inv.describe_database()}")
+    inv.out.message(
+        f"eventreg serving http://{host}:{port} ({workers} worker(s), at most {pool_size} database connection(s)"
+        f" each) on {inv.describe_database()}"
+    )
     proxy = {"proxy_headers": forwarded_allow_ips is not None, "forwarded_allow_ips": forwarded_allow_ips}
     options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_config": log_config(), **proxy}
     if workers == 1:
-        uvicorn.run(create_app(settings, url), **options)
+        uvicorn.run(create_app(settings, url, pool_size=pool_size), **options)
         return
     os.environ[DATABASE_VARIABLE] = url
+    os.environ[POOL_VARIABLE] = str(pool_size)
     os.environ["EVENTREG_ENV"] = settings.env
     uvicorn.run("eventreg.server.app:from_environment", factory=True, workers=workers, **options)

@@ -111,9 +111,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 DATABASE_VARIABLE = "EVENTREG_SERVE_DATABASE_URL"
+POOL_VARIABLE = "EVENTREG_SERVE_POOL_SIZE"
 
 
 def from_environment() -> FastAPI:
     """The factory each of `eventreg serve --workers N`'s processes calls: the database the
     serve command resolved (the embedded one included) is handed down in the environment."""
-    return create_app(load_settings(), os.environ[DATABASE_VARIABLE])
+    return create_app(load_settings(), os.environ[DATABASE_VARIABLE], pool_size=int(os.environ.get(POOL_VARIABLE, "4")))

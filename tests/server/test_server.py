@@ -458,8 +458,8 @@ def test_serve_says_where_it_listens_warns_of_pending_migrations_and_answers(env
     with socket.socket() as probe:  # a port free right now
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "eventreg", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "eventreg", "serve", "--port", str(port), "--workers", "2", "--pool-size", "2"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)  # two worker processes, by the factory
     try:
         _until(lambda: _answers(f"http://127.0.0.1:{port}/healthz") or process.poll() is not None, timeout=30)
         assert process.poll() is None, "serve exited"
@@ -467,10 +467,17 @@ def test_serve_says_where_it_listens_warns_of_pending_migrations_and_answers(env
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
-    assert f"serving http://127.0.0.1:{port}" in stderr
+    assert f"serving http://127.0.0.1:{port} (2 worker(s), at most 2 database connection(s) each)" in stderr
     assert "database eventreg_t_" in stderr  # which database, described (never its password)
     assert "1 pending migration" in stderr
     assert "route=/readyz status=503" in stderr  # the request log goes to stderr
+
+
+def test_serve_refuses_a_pool_size_out_of_range(env):
+    done = subprocess.run(
+        [sys.executable, "-m", "eventreg", "serve", "--pool-size", "0"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "--pool-size must be between 1 and 100" in done.stderr
 
 
 def _answers(url: str) -> bool:
