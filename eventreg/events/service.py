@@ -63,12 +63,21 @@ def lock(uow: UnitOfWork, actor: Actor | None, ref: str) -> LockedEvent:
     return locked
 
 
-def require_manager(uow: UnitOfWork, actor: Actor, event: Event) -> None:
-    """Only the event's organisers (staff) and admins may change it."""
+def require_manager(uow: UnitOfWork, actor: Actor, event: Event, doing: str = "change it") -> None:
+    """Only the event's organisers (staff) and admins may change it, or see who is coming."""
     require(actor, STAFF)
     if actor.at_least(ADMIN) or repo.is_organiser(uow.conn, event.id, actor.id):
         return
-    raise PermissionDenied(f"only the organisers of {event.title} or an admin may change it")
+    raise PermissionDenied(f"only the organisers of {event.title} or an admin may {doing}")
+
+
+def managed(uow: UnitOfWork, actor: Actor, ref: str) -> Event:
+    """An event whose people (attendance, waitlist, history, figures) the actor may see: other
+    staff may look at an event, but the students on it are its organisers' and admins' business."""
+    require(actor, STAFF)
+    event = visible(uow, actor, ref)
+    require_manager(uow, actor, event, "see who registered")
+    return event
 
 
 def lock_managed(uow: UnitOfWork, actor: Actor, ref: str) -> LockedEvent:

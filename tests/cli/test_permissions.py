@@ -178,13 +178,22 @@ def test_role_gate(path, gate_world, admin_url, template, memory_keyring, monkey
 
 
 def test_staff_who_do_not_organise_an_event_may_look_but_not_change(gate_world, admin_url, cli, monkeypatch, conn):
+    """Other staff may look at the event and who runs it; the students on it (attendance,
+    waitlist, history, figures) are its organisers' and admins' business, as is every change."""
     copy = support.create_database(admin_url, f"eventreg_g_{uuid.uuid4().hex[:8]}", template=gate_world)
     monkeypatch.setenv("DATABASE_URL_TEST", copy)
     with support.work(copy) as uow:
         uow.conn.execute("DELETE FROM event_organisers")
     staff = cli.as_role(STAFF)
-    assert staff("event", "attendance", EVENT).exit_code == 0
-    assert staff("waitlist", "list", EVENT).exit_code == 0
+    assert staff("event", "show", EVENT).exit_code == 0
+    assert staff("event", "organisers", "list", EVENT).exit_code == 0
+    for args in (["event", "attendance", EVENT], ["event", "attendance", EVENT, "--all", "--csv"],
+                 ["waitlist", "list", EVENT], ["waitlist", "list", EVENT, "--all", "--csv"],
+                 ["event", "history", EVENT], ["event", "history", EVENT, "--all", "--csv"],
+                 ["event", "stats", EVENT]):  # fmt: skip
+        refused = staff(*args)
+        assert refused.exit_code == 3 and "may see who registered" in refused.stderr, args
+        assert TARGET not in refused.stdout and WAITER not in refused.stdout
     for args in (["event", "update", EVENT, "--location", "X"], ["event", "checkin", EVENT, TARGET],
                  ["waitlist", "move", EVENT, WAITER, "--to", "1"], ["event", "cancel", EVENT, "--yes"]):  # fmt: skip
         refused = staff(*args)
