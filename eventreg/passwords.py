@@ -10,11 +10,18 @@ MIN_PASSWORD_CHARS = 8
 MAX_SECRET_BYTES = 72  # bcrypt ignores anything past 72 bytes: refuse rather than truncate
 
 
+def _utf8(secret: str, what: str) -> bytes:
+    try:
+        return secret.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate, which JSON can carry
+        raise InvalidInput(f"a {what} must be valid Unicode text") from None
+
+
 def check_password(password: str) -> str:
     """The rules for a password, at sign-up and at every sign-in alike."""
     if "\x00" in password:
         raise InvalidInput("a password may not contain NUL characters")
-    if len(password.encode("utf-8")) > MAX_SECRET_BYTES:
+    if len(_utf8(password, "password")) > MAX_SECRET_BYTES:
         raise InvalidInput(f"a password may be at most {MAX_SECRET_BYTES} bytes (UTF-8)")
     return password
 
@@ -35,7 +42,7 @@ def check_answer(answer: str) -> str:
     normal = normalise_answer(answer)
     if not normal:
         raise InvalidInput("a security answer may not be empty")
-    if "\x00" in normal or len(normal.encode("utf-8")) > MAX_SECRET_BYTES:
+    if "\x00" in normal or len(_utf8(normal, "security answer")) > MAX_SECRET_BYTES:
         raise InvalidInput(f"a security answer may be at most {MAX_SECRET_BYTES} bytes, without NUL")
     return normal
 

@@ -8,10 +8,13 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventreg import text
+from eventreg.errors import InvalidInput
+from tests import support
 from tests.conftest import Cli
 
 INJECTIONS = [
@@ -128,6 +131,20 @@ def test_look_alike_emails_and_bidi_names_are_refused(cli: Cli):
         result = cli("auth", "register", "--email", email, "--name", name, "--question", "1", "--question", "2",
                      "--password-stdin", input="long-enough-password\nblue\nrex\n")  # fmt: skip
         assert result.exit_code == 2, (email, name, result.output)
+
+
+def test_unpaired_surrogates_are_refused_not_a_crash(cli: Cli, db):
+    """Bytes that are not UTF-8 on the command line arrive as surrogates (U+DC80-U+DCFF), and
+    JSON can carry any surrogate: refused as malformed input, never an encoding crash."""
+    made = cli.as_role("staff")("event", "create", "--title", "Talk\udcff", "--capacity", "5", "--starts-at",
+                                "2099-01-01T10:00")  # fmt: skip
+    assert made.exit_code == 2 and "U+DCFF" in made.stderr and "unexpected" not in made.stderr, made.output
+    from eventreg.auth import service as auth
+    from eventreg.config import load_settings
+
+    for password in ("abc\ud800defghij", "long-enough\udfff"):
+        with support.work(db) as uow, pytest.raises(InvalidInput, match="valid Unicode"):
+            auth.login(uow, load_settings(), "student@example.edu", password)
 
 
 def test_injection_strings_are_stored_verbatim_and_harm_nothing(cli: Cli, conn):
