@@ -62,6 +62,14 @@ def count_attempt(conn: Conn, path: str, subject: str, window: timedelta) -> tup
     return int(row["attempts"]), row["window_ends_at"]
 
 
+def refund_attempt(conn: Conn, path: str, subject: str) -> None:
+    """Take one attempt back (a success), in the same row-locking way it was counted."""
+    conn.execute(
+        "UPDATE auth_throttle SET attempts = greatest(attempts - 1, 0) WHERE path = %s AND subject = %s",
+        (path, subject),
+    )
+
+
 def clear_attempts(conn: Conn, subject: str, paths: tuple[str, ...]) -> None:
     conn.execute("DELETE FROM auth_throttle WHERE subject = %s AND path = ANY(%s)", (subject, list(paths)))
 

@@ -95,7 +95,15 @@ def login(uow: UnitOfWork, settings: Settings, email: str, password: str, client
     if user is None or not matches or not user.is_active:
         raise NotLoggedIn(BAD_LOGIN)
     repo.clear_attempts(uow.conn, email.lower(), ("login",))
+    _refund_client(uow, client)
     return _open_session(uow, settings, user)
+
+
+def _refund_client(uow: UnitOfWork, client: str | None) -> None:
+    """A success gives its attempt back to the client address: the per-address limit is for
+    guessing, so people signing in behind one NAT or proxy do not use it up."""
+    if client is not None:
+        repo.refund_attempt(uow.conn, "client", client[:320])
 
 
 def _open_session(uow: UnitOfWork, settings: Settings, user: User) -> Login:
@@ -244,6 +252,7 @@ def reset_with_answers(
     if user is None or not all(matches) or not user.is_active:
         raise NotLoggedIn(BAD_RESET)
     _set_password_after_reset(uow, settings, user, new, "questions")
+    _refund_client(uow, client)
 
 
 def issue_reset_code(uow: UnitOfWork, settings: Settings, actor: Actor, user: User) -> ResetCode:
@@ -271,6 +280,7 @@ def reset_with_code(
         raise NotLoggedIn(BAD_RESET)
     repo.drop_reset_code(uow.conn, user.id)
     _set_password_after_reset(uow, settings, user, new, "code")
+    _refund_client(uow, client)
 
 
 def _set_password_after_reset(uow: UnitOfWork, settings: Settings, user: User, new: str, by: str) -> None:
