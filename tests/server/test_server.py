@@ -217,6 +217,60 @@ def test_csv_export_refusal_is_a_problem_not_a_broken_stream(server, template):
     assert_problem(response, 403, "denied")
 
 
+def _copies_on_the_pool(conn: Any) -> list[dict[str, Any]]:
+    """The server's sessions on this database that are running a statement (a COPY blocked on
+    a client that stopped reading shows as active, waiting on ClientWrite)."""
+    return list(
+        conn.execute(
+            "SELECT pid, state, wait_event, query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'eventreg-server'"
+            " AND (state = 'active' OR wait_event = 'ClientWrite')"
+        ).fetchall()
+    )
+
+
+def test_export_clients_that_stop_reading_do_not_hold_the_pool(env, db, conn, monkeypatch):
+    """Anonymous clients ask for a large export, read 200 bytes and stop reading. Streamed
+    straight from the COPY, each of them would hold a pool connection for as long as it keeps
+    its socket open; spooled, the COPY ends and its connection is back in the pool."""
+    conn.execute(
+        "INSERT INTO events (slug, title, description, capacity, starts_at, ends_at, status)"
+        " SELECT 'bulk-' || g, 'Bulk ' || g, repeat('abcdefghij', 500), 10,"
+        "        now() + interval '1 day' + g * interval '1 minute',"
+        "        now() + interval '2 days' + g * interval '1 minute', 'published'"
+        " FROM generate_series(1, 1500) AS g"
+    )  # some 7.5 MB of CSV: more than the loopback socket buffers hold
+    monkeypatch.setenv("EVENTREG_CONNECT_WAIT_S", "2")
+    with running(create_app(load_settings(), db, pool_size=2)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        stalled: list[socket.socket] = []
+        try:
+            for _ in range(3):  # more readers than the pool has connections
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader that keeps little
+                sock.settimeout(20)
+                sock.connect((host, int(port)))
+                stalled.append(sock)
+                sock.sendall(f"GET /events?format=csv&scope=all HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                got = b""
+                while len(got) < 200:
+                    block = sock.recv(200 - len(got))
+                    assert block, "the server closed the export"
+                    got += block
+                assert got.startswith(b"HTTP/1.1 200"), got
+            deadline = time.monotonic() + 10
+            while (busy := _copies_on_the_pool(conn)) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling for the COPYs to end
+            assert not busy, busy
+            started = time.monotonic()
+            response = httpx.get(f"{url}/events/bulk-1", timeout=5)
+            assert response.status_code == 200, response.text
+            assert time.monotonic() - started < 3
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
 # -- the import ---------------------------------------------------------------------------------------
 
 
