@@ -21,15 +21,27 @@ the answer once an import's body is sent).
 
 What is refused. Anything but a JSON answer (or CSV for an export), a problem
 document or an expected status is `Unavailable` naming the server (exit 5): a
-redirect, an HTML page from a proxy, a 502. JSON answers over 16 MiB are refused.
-No error message carries the session token.
+redirect, an HTML page from a proxy, a 502. JSON answers over 16 MiB are refused,
+and so are JSON that is not UTF-8, nests deeper than this client reads, or does not
+have the shape of its type; a page cursor that comes back a second time (a server
+sending `--all` round in circles). No error message carries the session token.
+
+What is not trusted. A server's text is held to the rules of the local path: a
+lone surrogate in a JSON string ("\\ud800", which no terminal or file can take)
+becomes U+FFFD, and an export's CSV is parsed as it streams and every cell made
+safe again by `text.csv_cell` (a cell our own server already made safe stays as
+it is), so `--all --csv` through a server writes what it writes locally.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import dataclasses
 import http.client
+import io
 import json
+import re
 import select
 import socket
 import ssl
@@ -45,6 +57,7 @@ from urllib.parse import quote, urlencode
 from eventreg import __version__
 from eventreg.api.origin import Origin
 from eventreg.errors import EventregError, NotLoggedIn, Unavailable, from_problem
+from eventreg.text import CSV_REPLACED, csv_cell
 from eventreg.views import (
     AdminUser,
     AttendanceQuery,
@@ -88,6 +101,8 @@ TokenSource = Callable[[], str | None]
 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_JSON_BYTES = 16 * 2**20
+MAX_DEPTH = 32  # how deep a JSON value inside an answer (an audit entry's details) may nest
+MAX_CSV_LINE = 16 * 2**20  # characters of one line of an export
 BLOCK = 64 * 1024
 SAFE_TO_REPEAT = frozenset({"GET", "HEAD"})
 BOOTSTRAP_REFUSED = "admin bootstrap needs the database itself: an operator runs it with DATABASE_URL set"
@@ -115,6 +130,7 @@ class RemoteApi:
         self.timeout_s = timeout_s
         self._conn: http.client.HTTPConnection | None = None
         self.sent_tokens: list[str] = []  # what no message may show (the invocation redacts them too)
+        self._cursors: dict[str, set[str]] = {}  # the cursors of the walk through each list so far
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -267,18 +283,19 @@ class RemoteApi:
             return None
         if status not in (200, 201) or kind != "application/json":
             raise self._unexpected(response)
+        raw = self._read(response, deadline)
         try:
-            return json.loads(self._read(response, deadline))
-        except ValueError:
+            return _parse_json(raw)
+        except (ValueError, RecursionError):  # not UTF-8 (UnicodeError is a ValueError), not JSON, too deep
             raise Unavailable(f"the server {self.origin} sent JSON that does not parse") from None
 
     def _problem(self, response: http.client.HTTPResponse, raw: bytes) -> EventregError:
         try:
-            document = json.loads(raw)
+            document = _parse_json(raw)
             problem_type, detail = document["type"], document.get("detail") or document.get("title")
             if not isinstance(problem_type, str) or not isinstance(detail, str):
                 raise TypeError(problem_type)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return Unavailable(f"the server {self.origin} answered {response.status} with a malformed problem")
         return from_problem(problem_type, response.status, self._scrub(detail))
 
@@ -304,7 +321,7 @@ class RemoteApi:
         try:
             _check(kind, data)
             return from_json(kind, data)
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError):
             raise Unavailable(
                 f"the server {self.origin} sent an answer this client does not understand (another version?)"
             ) from None
@@ -323,7 +340,29 @@ class RemoteApi:
         return count
 
     def _page(self, kind: Any, path: str, query: Query, after: str | None, limit: int) -> Any:
-        return self._get(Page[kind], path, {**query, "after": after, "limit": limit})  # type: ignore[valid-type]
+        page = self._get(Page[kind], path, {**query, "after": after, "limit": limit})  # type: ignore[valid-type]
+        self._follow(path, query, after, page.next)
+        return page
+
+    def _follow(self, path: str, query: Query, after: str | None, next_: str | None) -> None:
+        """Refuse a cursor this walk of a list has had before: a server that sends one twice
+        would keep `--all` asking for ever. A walk goes on from a cursor the server gave in
+        it, and ends at the last page; any other start (none, or one the user typed) begins
+        a new walk. Keyset cursors only move forward, so an eventreg server never repeats one."""
+        key = path + "?" + urlencode(_params(query))
+        seen = self._cursors.get(key)
+        if seen is None or after is None or after not in seen:
+            seen = self._cursors[key] = set() if after is None else {after}
+        if next_ is None:
+            del self._cursors[key]
+            return
+        if next_ in seen:
+            self.close()
+            raise Unavailable(
+                f"the server {self.origin} sent the same page cursor twice (it would never end); "
+                "is it an eventreg server, and of this version?"
+            )
+        seen.add(next_)
 
     # -- anyone -------------------------------------------------------------------------------
 
@@ -591,7 +630,12 @@ class RemoteApi:
     # -- exports ----------------------------------------------------------------------------------------
 
     def export(self, query: ListQuery) -> Iterator[bytes]:
-        """The list's CSV as the server streams it, a block at a time."""
+        """The list's CSV, a block at a time as the server streams it, each cell made safe
+        again as the local path makes it (`_safe_csv`)."""
+        yield from _safe_csv(self._export_blocks(query), f"the export from the server {self.origin}")
+
+    def _export_blocks(self, query: ListQuery) -> Iterator[bytes]:
+        """The list's CSV as the server streams it."""
         path, params = _list_route(query)
         response, deadline = self._send("GET", path, {**params, "format": "csv"})
         if response.status >= 400 and _media_type(response) == "application/problem+json":
@@ -671,6 +715,92 @@ def _blocks(lines: Iterable[str]) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
+# -- an export's CSV, not trusted ------------------------------------------------------------------
+
+# In CSV written by csv.writer: a character csv_cell replaces (a row's own "\n" aside), or
+# a cell that starts like a formula (a cell starts a line or follows a comma, its quote
+# first if it has one). A comma inside a quoted cell may match too: that costs a look only.
+_CSV_REPLACED_IN_ROW = re.compile("[" + re.escape((CSV_REPLACED + "\x00").replace("\n", "")) + "]")
+_CSV_FORMULA = re.compile('[,\n]"?[-=+@]')  # two searches run faster than one with both
+_FORMULA_START = frozenset("=+-@")
+
+
+class _Lines:
+    """Blocks of UTF-8 as lines of text (invalid bytes become U+FFFD), counting what they hand on."""
+
+    def __init__(self, blocks: Iterable[bytes], what: str) -> None:
+        self.blocks, self.what, self.taken = blocks, what, 0
+
+    def __iter__(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        pending = ""
+        for block in self.blocks:
+            lines = (pending + decoder.decode(block)).split("\n")
+            pending = lines.pop()
+            if len(pending) > MAX_CSV_LINE:
+                raise Unavailable(f"{self.what} has a line over {MAX_CSV_LINE // 2**20} MiB; refused")
+            for line in lines:
+                self.taken += len(line) + 1
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            self.taken += len(pending)
+            yield pending
+
+
+def _safe_csv(blocks: Iterable[bytes], what: str) -> Iterator[bytes]:
+    """CSV with every cell made safe by `text.csv_cell`, re-encoded as the exports write it
+    (csv.writer, "\n"), in blocks of about BLOCK: memory stays flat.
+
+    Rows are read with the csv module as they arrive and gathered into blocks. Each block
+    is written once as it came; nearly always a look at that text (one regular expression,
+    a count of lines) shows no cell needs csv_cell, since csv_cell leaves a safe cell as it
+    is ("'=x" stays "'=x"), and the text goes out. Otherwise the block is written again, each
+    cell through csv_cell. A negative whole number is left as a number, as the local path
+    leaves numbers."""
+    lines = _Lines(blocks, what)
+    reader = csv.reader(lines)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    batch: list[list[str]] = []
+    try:
+        for row in reader:
+            batch.append(row)
+            if lines.taken >= BLOCK:
+                yield _safe_rows(batch, out, writer)
+                batch.clear()
+                lines.taken = 0
+    except csv.Error as exc:
+        raise Unavailable(f"{what} is not CSV this client can read ({exc})") from None
+    if batch:
+        yield _safe_rows(batch, out, writer)
+
+
+def _safe_rows(rows: list[list[str]], out: io.StringIO, writer: Any) -> bytes:
+    out.seek(0)
+    out.truncate()
+    writer.writerows(rows)
+    written = out.getvalue()
+    first = written[1:2] if written[:1] == '"' else written[:1]
+    if (
+        first in _FORMULA_START
+        or written.count("\n") != len(rows)
+        or _CSV_REPLACED_IN_ROW.search(written)
+        or _CSV_FORMULA.search(written)
+    ):
+        out.seek(0)
+        out.truncate()
+        writer.writerows([_safe_cell(value) for value in row] for row in rows)
+        written = out.getvalue()
+    return written.encode()
+
+
+def _safe_cell(value: str) -> str:
+    if value[:1] == "-" and value[1:].isdigit() and value.isascii():
+        return value  # -3 is a number: the local path leaves numbers as they are
+    return csv_cell(value)
+
+
 def _check(kind: Any, data: Any) -> None:
     """Refuse an answer whose shape is not the type's (TypeError): `from_json` trusts its input."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
@@ -690,6 +820,7 @@ def _check(kind: Any, data: Any) -> None:
     elif origin is dict or kind is dict:
         if not isinstance(data, dict):
             raise TypeError("an object was expected")
+        _shallow(data)
     elif dataclasses.is_dataclass(kind):
         if not isinstance(data, dict):
             raise TypeError("an object was expected")
@@ -708,6 +839,43 @@ def _check(kind: Any, data: Any) -> None:
     elif kind is float:
         if not isinstance(data, int | float) or isinstance(data, bool):
             raise TypeError("a number was expected")
+
+
+def _shallow(value: Any) -> None:
+    """Refuse a JSON value nested deeper than MAX_DEPTH (TypeError): printing it would recurse."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= MAX_DEPTH:
+                    raise TypeError(f"nested deeper than {MAX_DEPTH}")
+                stack.append((child, depth + 1))
+
+
+# A \\u escape of a surrogate (of a pair, or a lone one) in JSON text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _parse_json(raw: bytes) -> Any:
+    """JSON as RFC 8259 has it over a network, UTF-8 (ValueError otherwise); a lone surrogate
+    (an escape like "\\ud800" without its pair, which no output can encode) becomes U+FFFD."""
+    text = raw.decode("utf-8")
+    data = json.loads(text)
+    return _mend(data) if _SURROGATE_ESCAPE.search(text) else data
+
+
+def _mend(value: Any) -> Any:
+    """The value with each lone surrogate of its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_mend(item) for item in value]
+    if isinstance(value, dict):
+        return {_mend(key): _mend(item) for key, item in value.items()}
+    return value
 
 
 def _media_type(response: http.client.HTTPResponse) -> str:

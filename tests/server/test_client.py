@@ -544,3 +544,161 @@ def test_reads_survive_a_server_that_closes_each_connection_at_once(odd):
     finally:
         api.close()
     assert server.connections >= 30
+
+
+# -- what a hostile server sends is held to the local rules -------------------------------------------
+
+
+EVENT = {"id": 1, "slug": "talk", "title": "Talk", "description": "", "location": "Hall", "status": "published",
+         "capacity": 10, "registered": 0, "available": 10, "waitlist": 0, "registration_opens_at": None,
+         "starts_at": "2099-01-01T10:00:00+00:00", "ends_at": "2099-01-01T11:00:00+00:00",
+         "registration_closes_at": None}  # fmt: skip
+CSV_HEADING = b"id,title,location\n"
+HOSTILE_ROWS = (
+    b'1,=HYPERLINK("http://evil"),Hall\n'  # a formula, unquoted as a careless server writes it
+    b'2,"+cmd|\' /C calc\'!A0","@SUM(1)"\n'
+    b"3,\x1b]8;;http://evil\x1b\\\\click\x1b]8;;\x1b\\\\,\x1b[2J\n"  # a terminal link, a screen wipe
+    b'4,"a\nb\r\n-2+3",\xff\xfe\n'  # a line break in a cell, bytes that are not UTF-8
+    b"5,'=already safe,-3\n"  # what our own server sends: kept as it is
+)
+SAFE_ROWS = (
+    '1,"\'=HYPERLINK(""http://evil"")",Hall\n'
+    "2,'+cmd|' /C calc'!A0,'@SUM(1)\n"
+    "3,\ufffd]8;;http://evil\ufffd\\\\click\ufffd]8;;\ufffd\\\\,\ufffd[2J\n"
+    "4,a\ufffdb\ufffd\ufffd-2+3,\ufffd\ufffd\n"
+    "5,'=already safe,-3\n"
+)
+
+
+def _csv_answer(body: bytes) -> Handler:
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/csv; charset=utf-8")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for start in range(0, len(body), 7000):  # in pieces, a character split between two of them
+            handler.wfile.write(body[start : start + 7000])
+            handler.wfile.flush()
+
+    return answer
+
+
+def test_an_export_through_a_hostile_server_is_made_safe_cell_by_cell(
+    client_env: Path, cli: Cli, monkeypatch, odd, tmp_path: Path
+):
+    filler = b"".join(b"%d,Caf\xc3\xa9 number %d,Hall\n" % (n, n) for n in range(6, 9000))  # many blocks
+    body = CSV_HEADING + filler + HOSTILE_ROWS + filler
+    server = odd({("GET", "/events"): _csv_answer(body)})
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    shown = cli("event", "list", "--all", "--csv")
+    saved = cli("event", "list", "--all", "--csv", "-o", str(tmp_path / "events.csv"))
+    for result in (shown, saved):
+        assert result.exit_code == 0, result.output
+    expected = (CSV_HEADING + filler).decode() + SAFE_ROWS + filler.decode()
+    assert shown.stdout == expected
+    assert (tmp_path / "events.csv").read_bytes() == expected.encode()
+    assert "\x1b" not in shown.stdout and "\r" not in shown.stdout
+
+
+def test_an_export_that_is_not_csv_is_exit_5(client_env: Path, cli: Cli, monkeypatch, odd):
+    huge_cell = b'id,title\n1,"' + b"x" * (200 * 1024) + b'"\n'  # over the csv module's cell limit
+    server = odd({("GET", "/events"): _csv_answer(huge_cell)})
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    result = cli("event", "list", "--all", "--csv")
+    assert result.exit_code == 5 and server.origin in result.stderr, result.output
+    assert "not CSV" in result.stderr and "Traceback" not in result.output
+
+
+def _pages(next_of: Callable[[str | None], str | None]) -> Handler:
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        query = dict(p.split("=", 1) for p in handler.path.partition("?")[2].split("&") if "=" in p)
+        page = {"items": [EVENT], "next": next_of(query.get("after"))}
+        _send(handler, 200, json.dumps(page).encode(), "application/json")
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "next_of",
+    [
+        lambda after: "same",  # the cursor never moves
+        lambda after: {None: "a", "a": "b", "b": "c"}.get(after, "a"),  # round in a circle
+    ],
+    ids=["same", "circle"],
+)
+def test_a_server_that_sends_a_page_cursor_twice_ends_all_with_exit_5(
+    next_of: Callable[[str | None], str | None], client_env: Path, cli: Cli, monkeypatch, odd
+):
+    server = odd({("GET", "/events"): _pages(next_of)})
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    for args in (["event", "list", "--all"], ["event", "list", "--all", "--json"]):
+        result = cli(*args)
+        assert result.exit_code == 5, result.output
+        assert server.origin in result.stderr and "the same page cursor twice" in result.stderr
+    assert len(server.requests) <= 2 * 4
+
+
+def test_cursors_a_user_gives_again_start_a_new_walk(odd):
+    server = odd({("GET", "/events"): _pages(lambda after: {None: "a", "a": "b"}.get(after))})
+    api = RemoteApi(parse_origin(server.origin, "test"), lambda: None, timeout_s=5)
+    try:
+        from eventreg.views import EventsQuery
+
+        for _ in range(2):  # the same walk twice in one command, from the start and from a cursor
+            assert api.list_events(EventsQuery(), None, 1).next == "a"
+            assert api.list_events(EventsQuery(), "a", 1).next == "b"
+            assert api.list_events(EventsQuery(), "b", 1).next is None
+        assert api.list_events(EventsQuery(), "a", 1).next == "b"
+    finally:
+        api.close()
+
+
+def _json_answer(body: bytes, status: int = 200, kind: str = "application/json") -> Handler:
+    return lambda handler: _send(handler, status, body, kind)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+NESTED_DETAILS: object = []
+for _ in range(40):
+    NESTED_DETAILS = [NESTED_DETAILS]
+HISTORY = {"id": 1, "at": "2099-01-01T10:00:00+00:00", "action": "x", "actor": None, "subject": None,
+           "reason": None, "details": {"d": NESTED_DETAILS}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "route, answer, args, words",
+    [
+        ("/events", _json_answer(DEEP), ["event", "list"], "does not parse"),
+        ("/events", _json_answer(b'{"items": [' + DEEP + b"]}"), ["event", "list"], "does not parse"),
+        ("/events", _json_answer(DEEP, 404, "application/problem+json"), ["event", "list"], "malformed problem"),
+        ("/events/talk/history", _json_answer(json.dumps({"items": [HISTORY], "next": None}).encode()),
+         ["event", "history", "talk", "--json"], "does not understand"),
+        ("/events", _json_answer('{"items": [], "next": null, "x": "café"}'.encode("utf-16")), ["event", "list"],
+         "does not parse"),
+    ],
+    ids=["deep", "deep-in-a-page", "deep-problem", "deep-details", "utf-16"],
+)  # fmt: skip
+def test_json_too_deep_or_not_utf8_is_exit_5_without_a_traceback(
+    route: str, answer: Handler, args: list[str], words: str, client_env: Path, cli: Cli, monkeypatch, odd
+):
+    server = odd({("GET", route): answer})
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    result = cli(*args)
+    assert result.exit_code == 5, result.output
+    assert server.origin in result.stderr and words in result.stderr
+    assert "Traceback" not in result.output and "unexpected" not in result.output
+
+
+def test_a_lone_surrogate_from_a_server_becomes_u_fffd(client_env: Path, cli: Cli, monkeypatch, odd):
+    page = json.dumps({"items": [{**EVENT, "title": "Bad \ud800 and good \U0001f600"}], "next": None})
+    assert "\\ud800" in page and "\\ud83d\\ude00" in page  # what json.dumps escapes: one lone, one pair
+    problem = json.dumps({"type": "urn:eventreg:problem:not-found", "title": "x", "status": 404, "detail": "no \udfff"})
+    server = odd({("GET", "/events"): _json_answer(page.encode()),
+        ("GET", "/events/talk"): _json_answer(problem.encode(), 404, "application/problem+json")})  # fmt: skip
+    monkeypatch.setenv("EVENTREG_SERVER", server.origin)
+    for args in (["event", "list"], ["event", "list", "--json"], ["event", "list", "--csv"]):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "Bad \ufffd and good \U0001f600" in result.stdout.replace("\\ufffd", "\ufffd")
+    missing = cli("event", "show", "talk")
+    assert missing.exit_code == 4 and "no \ufffd" in missing.stderr, missing.output
