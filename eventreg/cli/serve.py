@@ -20,6 +20,28 @@ from eventreg.errors import InvalidInput, Unavailable
 NAME = "serve"
 app = typer.Typer(rich_markup_mode=None, add_completion=False)
 SERVER_PACKAGES = ("fastapi", "pydantic", "uvicorn", "psycopg_pool", "swagger_ui_bundle")
+LIMIT_CONCURRENCY = 500
+LIMIT_CONCURRENCY_RANGE = (1, 100_000)
+
+
+def uvicorn_options(limit_concurrency: int = LIMIT_CONCURRENCY) -> dict[str, Any]:
+    """How uvicorn speaks HTTP for `eventreg serve` (the tests' servers run with the same options).
+
+    - `http="h11"`: h11 refuses a request head that stays unfinished past
+      `h11_max_incomplete_event_size` (16 KiB by default) with a 400, before it takes more
+      memory (the app's HeadLimit then refuses a finished head over 16 KiB with 431).
+      httptools, which uvicorn picks when it is installed, has no such limit: a 20 MB header
+      was read and accepted. That limit is why h11 is chosen, though httptools parses some 9%
+      faster; the server extra does not install httptools.
+    - `limit_concurrency`: a request that arrives while this many connections are open (or
+      requests running) is answered 503 at once, so a crowd of open or unfinished connections
+      is refused cheaply instead of each being served until descriptors run out.
+    - `timeout_keep_alive` stays uvicorn's default (5 s): an idle kept-alive connection closes.
+
+    uvicorn has no timeout for a request head that arrives slowly, and a connection that
+    never sends a byte is kept: in production, run it behind a buffering reverse proxy (nginx)
+    that bounds both."""
+    return {"http": "h11", "limit_concurrency": limit_concurrency}
 
 
 def require_server_packages() -> None:
@@ -50,6 +72,13 @@ def serve(
     pool_size: Annotated[
         int, typer.Option("--pool-size", help="Database connections each worker keeps at most (1 to 100).")
     ] = 4,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--limit-concurrency",
+            help="Open connections each worker serves at most; a request beyond them gets 503 (1 to 100000).",
+        ),
+    ] = LIMIT_CONCURRENCY,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -69,6 +98,9 @@ def serve(
         raise InvalidInput(f"--workers must be between 1 and 64, not {workers}")
     if not 1 <= pool_size <= 100:
         raise InvalidInput(f"--pool-size must be between 1 and 100, not {pool_size}")
+    low, high = LIMIT_CONCURRENCY_RANGE
+    if not low <= limit_concurrency <= high:
+        raise InvalidInput(f"--limit-concurrency must be between {low} and {high}, not {limit_concurrency}")
     if not 0 <= port <= 65535:
         raise InvalidInput(f"--port must be between 0 and 65535, not {port}")
     import uvicorn
@@ -87,7 +119,14 @@ def serve(
         f" each) on {inv.describe_database()}"
     )
     proxy = {"proxy_headers": forwarded_allow_ips is not None, "forwarded_allow_ips": forwarded_allow_ips}
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_config": log_config(), **proxy}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": log_config(),
+        **proxy,
+        **uvicorn_options(limit_concurrency),
+    }
     if workers == 1:
         uvicorn.run(create_app(settings, url, pool_size=pool_size), **options)
         return

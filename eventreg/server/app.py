@@ -28,7 +28,7 @@ from eventreg.db.connection import APPLICATION_NAME
 from eventreg.redact import passwords_in
 from eventreg.server import models, problems
 from eventreg.server.deps import Served
-from eventreg.server.middleware import IMPORT_LIMIT, BodyLimit, OneSegmentRefs, RequestLog
+from eventreg.server.middleware import IMPORT_LIMIT, BodyLimit, HeadLimit, OneSegmentRefs, RequestLog
 from eventreg.server.routes import admin, auth, events, ops, users
 
 DESCRIPTION = (
@@ -89,6 +89,7 @@ def create_app(settings: Settings, database_url: str, *, pool_size: int = 4) -> 
     problems.install(app)
     app.add_middleware(BodyLimit, limits={admin.IMPORT_PATH: IMPORT_LIMIT})
     app.add_middleware(OneSegmentRefs)
+    app.add_middleware(HeadLimit)
     app.add_middleware(RequestLog, secrets=lambda: _secrets(settings, database_url))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

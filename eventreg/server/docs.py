@@ -4,12 +4,19 @@ FastAPI writes OpenAPI 3.1 (JSON Schema 2020-12) at /openapi.json, which stays t
 contract. The Swagger UI that the `swagger-ui-bundle` package ships (4.x) renders
 only 3.0 documents, so /docs reads this translation: a null alternative becomes
 `nullable`, `const` a one-value `enum`, and a list of `examples` its first one.
+
+`SWAGGER_UI_PARAMETERS` configure the page itself.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+# Swagger UI's bundle validates the document at https://validator.swagger.io (it sends
+# the document's URL there and shows a badge) whenever the page is not on localhost: a
+# request to a third party from every reader's browser. No validator, then.
+SWAGGER_UI_PARAMETERS: dict[str, Any] = {"validatorUrl": None}
 
 
 def as_openapi_30(document: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""ASGI middleware: the body limit, and one log line per request (which also ends the unexpected).
+"""ASGI middleware: the head and body limits, and one log line per request (which also ends the unexpected).
 
 Both are plain ASGI, so they see a streamed body chunk by chunk and never buffer it.
 """
@@ -19,6 +19,7 @@ from eventreg.server import problems
 
 log = logging.getLogger("eventreg.server")
 
+HEAD_LIMIT = 16 << 10  # 16 KiB, h11's limit on an unfinished head
 JSON_LIMIT = 1 << 20  # 1 MiB
 IMPORT_LIMIT = 512 << 20  # 512 MiB
 
@@ -36,6 +37,30 @@ class OneSegmentRefs:
             response = problems.problem("not-found", 404, "no such resource: a reference cannot contain /")
             await response(scope, receive, send)
             return
+        await self.app(scope, receive, send)
+
+
+class HeadLimit:
+    """Refuse a request whose head (target and headers) is over `HEAD_LIMIT` with 431.
+
+    h11 (`eventreg serve` runs uvicorn on it) refuses a head that stays unfinished past
+    16 KiB, which bounds the memory a slow or endless head takes; but it checks only
+    between reads, and one read takes up to 256 KiB, so a head that arrives at once can be
+    larger. This makes the limit the same however the bytes arrived."""
+
+    def __init__(self, app: ASGIApp, limit: int = HEAD_LIMIT) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self.limit:
+                detail = f"the request head is larger than {self.limit >> 10} KiB"
+                response = problems.problem("invalid-input", 431, detail, {"Connection": "close"})
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

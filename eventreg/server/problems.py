@@ -2,7 +2,8 @@
 
 Domain errors carry their own problem name and status (eventreg/errors.py), so the
 remote client exits with the code the local path would have used. Request
-validation, malformed values the database refuses, a pool with no free connection
+validation, malformed values the database refuses, text that is not valid Unicode (a
+lone surrogate that reached an encoder) or nested past the recursion limit, a pool with no free connection
 and HTTP-level refusals (unknown route, body too large) are mapped here. A detail
 never repeats a submitted value: it could be a password.
 """
@@ -95,7 +96,17 @@ def install(app: FastAPI) -> None:
             response.headers.update(exc.headers)
         return response
 
+    async def not_unicode(request: Request, exc: Exception) -> JSONResponse:
+        # A net under the domain's own checks: JSON can carry a lone surrogate ("\\ud800"),
+        # which no UTF-8 encoder (bcrypt, psycopg, a file) can take. Malformed input, not a 500.
+        return problem("invalid-input", 422, "the request contains text that is not valid Unicode")
+
+    async def too_deep(request: Request, exc: Exception) -> JSONResponse:
+        return problem("invalid-input", 422, "the request is nested too deeply to read")
+
     app.add_exception_handler(EventregError, eventreg_error)
+    app.add_exception_handler(UnicodeError, not_unicode)
+    app.add_exception_handler(RecursionError, too_deep)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(psycopg.Error, database_error)
     app.add_exception_handler(PoolTimeout, busy)
@@ -113,6 +124,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "A rule refused it"),
         (413, "The body is too large"),
         (422, "Malformed input"),
+        (431, "The request head is too large"),
         (429, "Too many attempts: see Retry-After"),
         (500, "Internal error"),
         (503, "The database is unavailable or the server is busy"),

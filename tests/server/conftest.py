@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from eventreg.cli.serve import uvicorn_options
 from eventreg.config import load_settings
 from eventreg.server.app import create_app
 from tests import support
@@ -36,9 +37,18 @@ def _port(server: uvicorn.Server) -> int:
 
 
 @contextlib.contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn in a thread on a free loopback port; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
+def running(app: Any, **options: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread on a free loopback port, with the options of `eventreg
+    serve` (`options` override them: `limit_concurrency=5`); yields its base URL."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        **{**uvicorn_options(), **options},
+    )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name="eventreg-test-server", daemon=True)
     thread.start()

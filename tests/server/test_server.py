@@ -7,6 +7,7 @@ test's own migrated database; nothing is faked.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -343,6 +344,9 @@ def test_docs_load_their_assets_from_this_server_only(server):
     page = httpx.get(f"{server}/docs")
     assert page.status_code == 200 and "swagger-ui" in page.text
     assert "http://" not in page.text and "https://" not in page.text and "//cdn" not in page.text
+    # the bundle's default would send the document's URL to validator.swagger.io off localhost
+    assert re.search(r'"validatorUrl":\s*null', page.text), "Swagger UI's validator is not turned off"
+    assert "validator.swagger.io" not in page.text
     links = re.findall(r'(?:src|href)="([^"]+)"', page.text)
     spec = re.search(r"url: '([^']+)'", page.text)
     assert links and spec
@@ -487,6 +491,39 @@ def test_an_unexpected_error_is_a_generic_500_logged_once_without_secrets(env, d
     assert all(secret not in r.getMessage() for r in caplog.records)
 
 
+def test_text_that_is_not_unicode_is_a_422_problem_without_a_traceback(env, db, caplog):
+    """A lone surrogate in a JSON string: the domain refuses it where it checks (the password at
+    sign-in), and where code that nothing checks encodes it (planted here as a route of the same
+    app, on a real server), the server's net answers 422, not an "internal error"."""
+    caplog.set_level(logging.INFO, logger="eventreg.server")
+    app = create_app(load_settings(), db)
+
+    @app.post("/planted/encode")
+    def planted(body: dict[str, str]) -> dict[str, int]:
+        return {"bytes": len(body["text"].encode("utf-8"))}  # as bcrypt or psycopg would
+
+    @app.post("/planted/deep")
+    def deep() -> None:
+        def down(n: int) -> int:
+            return down(n + 1)
+
+        down(0)
+
+    headers = {"Content-Type": "application/json"}
+    with running(app) as url:
+        login = b'{"email":"a@example.edu","password":"abc\\ud800defghij"}'
+        assert_problem(httpx.post(f"{url}/auth/login", content=login, headers=headers), 422, "invalid-input")
+        planted_body = b'{"text":"abc\\ud800def"}'
+        doc = assert_problem(
+            httpx.post(f"{url}/planted/encode", content=planted_body, headers=headers), 422, "invalid-input"
+        )
+        assert doc["detail"] == "the request contains text that is not valid Unicode"
+        assert_problem(httpx.post(f"{url}/planted/deep"), 422, "invalid-input")
+    messages = [r.getMessage() for r in caplog.records if r.name == "eventreg.server"]
+    assert not [m for m in messages if "unexpected" in m or "Traceback" in m]
+    assert sum("status=422" in m for m in messages) == 3
+
+
 # -- the serve command ----------------------------------------------------------------------------------
 
 
@@ -532,6 +569,82 @@ def test_serve_refuses_a_pool_size_out_of_range(env):
         [sys.executable, "-m", "eventreg", "serve", "--pool-size", "0"], capture_output=True, text=True
     )
     assert done.returncode == 2 and "--pool-size must be between 1 and 100" in done.stderr
+
+
+def test_serve_refuses_a_concurrency_limit_out_of_range(cli):
+    result = cli("serve", "--limit-concurrency", "0")
+    assert result.exit_code == errors.EXIT_USAGE
+    assert "--limit-concurrency must be between 1 and 100000" in result.stderr
+
+
+def _raw_request(base: str, head: bytes) -> int:
+    """The status of the answer to a request sent as these bytes on a fresh connection."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status
+
+
+BIG_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * (64 << 10) + b"\r\n\r\n"
+
+
+def test_a_request_head_over_16_kib_is_refused_with_431(server):
+    assert _raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: abc\r\n\r\n") == 200
+    assert _raw_request(server, BIG_HEAD) == 431  # a head that arrived whole: HeadLimit
+    response = httpx.get(f"{server}/events", headers={"X-Padding": "a" * (17 << 10)})
+    assert_problem(response, 431, "invalid-input")
+
+
+def test_an_endless_request_head_is_cut_off(server):
+    """A head that keeps coming is refused once 16 KiB of it are unfinished (h11), not read on:
+    the server answers, or drops the connection, before the client has sent 4 MiB."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            while sent < 4 << 20:
+                sock.sendall(b"a" * (64 << 10))
+                sent += 64 << 10
+        assert sent < 4 << 20
+        with contextlib.suppress(ConnectionError):
+            answer = http.client.HTTPResponse(sock)
+            answer.begin()
+            assert answer.status in (400, 431)
+
+
+def test_serve_answers_503_beyond_its_concurrency_limit_without_tracebacks(env):
+    """Idle connections past --limit-concurrency: a further request is refused at once with a
+    503, and the log says so in a line, not a traceback; a 64 KiB header is refused too."""
+    with socket.socket() as probe:  # a port free right now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "eventreg", "serve", "--port", str(port), "--limit-concurrency", "5"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    idle: list[socket.socket] = []
+    try:
+        _until(lambda: _answers(f"{base}/healthz") or process.poll() is not None, timeout=30)
+        assert process.poll() is None, "serve exited"
+        assert _raw_request(base, BIG_HEAD) in (400, 431)
+        for _ in range(10):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+            idle.append(sock)
+        started = time.monotonic()
+        response = httpx.get(f"{base}/healthz", timeout=5)
+        assert response.status_code == 503
+        assert time.monotonic() - started < 3
+    finally:
+        for sock in idle:
+            sock.close()
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "Exceeded concurrency limit" in stderr
+    assert "Traceback" not in stderr and "Too many open files" not in stderr
+    assert len(stderr) < 20_000, stderr[-2000:]
 
 
 def _answers(url: str) -> bool:

@@ -14,7 +14,7 @@ from eventreg.db.migrations import MigrationRunner
 from eventreg.errors import EventregError
 from eventreg.server import models, problems
 from eventreg.server.deps import served
-from eventreg.server.docs import as_openapi_30
+from eventreg.server.docs import SWAGGER_UI_PARAMETERS, as_openapi_30
 
 router = APIRouter(tags=["operations"])
 
@@ -55,13 +55,14 @@ async def readyz(request: Request) -> Response:
 
 @router.get("/docs", include_in_schema=False)
 def docs() -> HTMLResponse:
-    """Swagger UI, its scripts and styles served from this server (no CDN)."""
+    """Swagger UI, its scripts and styles served from this server (no CDN), with no validator."""
     return get_swagger_ui_html(
         openapi_url="/docs/openapi-3.0.json",
         title="eventreg API",
         swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
         swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
     )
 
 
