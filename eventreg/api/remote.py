@@ -717,12 +717,29 @@ def _blocks(lines: Iterable[str]) -> Iterator[bytes]:
 
 # -- an export's CSV, not trusted ------------------------------------------------------------------
 
-# In CSV written by csv.writer: a character csv_cell replaces (a row's own "\n" aside), or
-# a cell that starts like a formula (a cell starts a line or follows a comma, its quote
-# first if it has one). A comma inside a quoted cell may match too: that costs a look only.
-_CSV_REPLACED_IN_ROW = re.compile("[" + re.escape((CSV_REPLACED + "\x00").replace("\n", "")) + "]")
-_CSV_FORMULA = re.compile('[,\n]"?[-=+@]')  # two searches run faster than one with both
-_FORMULA_START = frozenset("=+-@")
+# What a block of CSV written by csv.writer is looked at with, by byte operations that run
+# at memory speed (db/export.py looks at the database's CSV alike):
+# - bytes that are never a character csv_cell replaces: printable ASCII, the row's "\n",
+#   every byte of a multi-byte character; what translate() leaves is a control or DEL;
+# - the first bytes of the replaced characters above U+007F, and a search for them;
+# - each byte as its class, so that a cell that starts like a formula (at a line's start
+#   or after a comma, its quote first if it has one) is a search for two short strings.
+#   A comma inside a quoted cell can look like a cell's start: that costs a look only.
+_PLAIN = bytes([*range(0x20, 0x7F), 0x0A, *range(0x80, 0x100)])
+_HIGH = [c for c in CSV_REPLACED if ord(c) > 0x7F]
+_NOT_LEADS = bytes(b for b in range(0x100) if b not in {c.encode()[0] for c in _HIGH})
+_HIGH_FOUND = re.compile("[" + "".join(re.escape(c) for c in _HIGH) + "]")
+_CLASSES = bytes(0x2C if b in b",\n" else 0x22 if b == 0x22 else 0x3D if b in b"=+-@" else 0x61 for b in range(0x100))
+
+
+def _looks_safe(data: bytes, rows: int) -> bool:
+    """Whether no cell of these `rows` rows needs csv_cell (False may be wrong, True never is)."""
+    if data.translate(None, _PLAIN) or data.count(b"\n") != rows:  # a control, a line break in a cell
+        return False
+    if data.translate(None, _NOT_LEADS) and _HIGH_FOUND.search(data.decode()):
+        return False
+    classes = b"," + data.translate(_CLASSES)
+    return b",=" not in classes and b',"=' not in classes
 
 
 class _Lines:
@@ -753,9 +770,9 @@ def _safe_csv(blocks: Iterable[bytes], what: str) -> Iterator[bytes]:
     (csv.writer, "\n"), in blocks of about BLOCK: memory stays flat.
 
     Rows are read with the csv module as they arrive and gathered into blocks. Each block
-    is written once as it came; nearly always a look at that text (one regular expression,
-    a count of lines) shows no cell needs csv_cell, since csv_cell leaves a safe cell as it
-    is ("'=x" stays "'=x"), and the text goes out. Otherwise the block is written again, each
+    is written once as it came; nearly always a look at its bytes (`_looks_safe`) shows no
+    cell needs csv_cell, since csv_cell leaves a safe cell as it is ("'=x" stays "'=x"),
+    and the block goes out. Otherwise the block is written again, each
     cell through csv_cell. A negative whole number is left as a number, as the local path
     leaves numbers."""
     lines = _Lines(blocks, what)
@@ -780,19 +797,13 @@ def _safe_rows(rows: list[list[str]], out: io.StringIO, writer: Any) -> bytes:
     out.seek(0)
     out.truncate()
     writer.writerows(rows)
-    written = out.getvalue()
-    first = written[1:2] if written[:1] == '"' else written[:1]
-    if (
-        first in _FORMULA_START
-        or written.count("\n") != len(rows)
-        or _CSV_REPLACED_IN_ROW.search(written)
-        or _CSV_FORMULA.search(written)
-    ):
-        out.seek(0)
-        out.truncate()
-        writer.writerows([_safe_cell(value) for value in row] for row in rows)
-        written = out.getvalue()
-    return written.encode()
+    data = out.getvalue().encode()
+    if _looks_safe(data, len(rows)):
+        return data
+    out.seek(0)
+    out.truncate()
+    writer.writerows([_safe_cell(value) for value in row] for row in rows)
+    return out.getvalue().encode()
 
 
 def _safe_cell(value: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from eventreg.api.origin import parse_origin
-from eventreg.api.remote import RemoteApi
+from eventreg.api.remote import RemoteApi, _safe_csv
 from eventreg.cli.credentials import SERVICE, server_key
 from eventreg.errors import InvalidInput, Unavailable
 from tests.conftest import PASSWORD, Cli, MemoryKeyring
@@ -598,6 +598,15 @@ def test_an_export_through_a_hostile_server_is_made_safe_cell_by_cell(
     assert shown.stdout == expected
     assert (tmp_path / "events.csv").read_bytes() == expected.encode()
     assert "\x1b" not in shown.stdout and "\r" not in shown.stdout
+
+
+def test_export_cells_are_made_safe_wherever_the_blocks_split():
+    """Byte by byte: a character split between blocks, a formula in the very first cell."""
+    body = b'=1+1,"-2",caf\xc3\xa9\n"@a,b",\xe2\x80\xae,"x\r\ny"\n' + CSV_HEADING + HOSTILE_ROWS
+    expected = "'=1+1,-2,caf\u00e9\n\"'@a,b\",\ufffd,x\ufffd\ufffdy\n" + CSV_HEADING.decode() + SAFE_ROWS
+    for size in (1, 2, 3, 5, len(body)):
+        blocks = (body[i : i + size] for i in range(0, len(body), size))
+        assert b"".join(_safe_csv(blocks, "the export")).decode() == expected
 
 
 def test_an_export_that_is_not_csv_is_exit_5(client_env: Path, cli: Cli, monkeypatch, odd):
