@@ -242,7 +242,7 @@ def checkin(
 
 @command(app, listing=True)
 def attendance(inv: Invocation, out: ListOptions, event: EventRef) -> None:
-    """The registered attendees, present and absent, by name (staff).
+    """The registered attendees, present and absent, by name (its organisers and admins).
 
     Example: eventreg event attendance python-workshop --all --csv -o attendance.csv
     """
@@ -262,7 +262,7 @@ def attendance(inv: Invocation, out: ListOptions, event: EventRef) -> None:
 
 @command(app, listing=True)
 def history(inv: Invocation, out: ListOptions, event: EventRef) -> None:
-    """Every change to an event: registrations, promotions, moves, check-ins, capacity (staff).
+    """Every change to an event: registrations, promotions, moves, check-ins, capacity (its organisers and admins).
 
     Example: eventreg event history python-workshop
     """
@@ -282,7 +282,7 @@ def history(inv: Invocation, out: ListOptions, event: EventRef) -> None:
 
 @command(app)
 def stats(inv: Invocation, event: EventRef, as_json: Json = False) -> None:
-    """Fill, waitlist, attendance rate and sign-ups per day, from one moment (staff).
+    """Fill, waitlist, attendance rate and sign-ups per day, from one moment (its organisers and admins).
 
     Example: eventreg event stats python-workshop
     """

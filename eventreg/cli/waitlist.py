@@ -28,7 +28,7 @@ def leave(inv: Invocation, event: EventRef) -> None:
 
 @command(app, "list", listing=True)
 def list_waitlist(inv: Invocation, out: ListOptions, event: EventRef) -> None:
-    """An event's waitlist in promotion order (staff).
+    """An event's waitlist in promotion order (its organisers and admins).
 
     Example: eventreg waitlist list python-workshop --all --csv -o waiting.csv
     """
