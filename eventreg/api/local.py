@@ -77,13 +77,15 @@ class LocalApi:
         self.user_id: int | None = None  # who the last call was made as, once known (the server logs it)
 
     @contextmanager
-    def _work(self, *, snapshot: bool = False, dry_run: bool = False) -> Iterator[UnitOfWork]:
-        with unit_of_work(self._source, snapshot=snapshot, dry_run=dry_run) as uow:
+    def _work(self, *, snapshot: bool = False, dry_run: bool = False, autocommit: bool = False) -> Iterator[UnitOfWork]:
+        with unit_of_work(self._source, snapshot=snapshot, dry_run=dry_run, autocommit=autocommit) as uow:
             yield uow
 
     @contextmanager
-    def _signed_in(self, *, snapshot: bool = False, dry_run: bool = False) -> Iterator[tuple[UnitOfWork, Actor]]:
-        with self._work(snapshot=snapshot, dry_run=dry_run) as uow:
+    def _signed_in(
+        self, *, snapshot: bool = False, dry_run: bool = False, autocommit: bool = False
+    ) -> Iterator[tuple[UnitOfWork, Actor]]:
+        with self._work(snapshot=snapshot, dry_run=dry_run, autocommit=autocommit) as uow:
             actor = auth.authenticate(uow, self.settings, self._token())
             self.user_id = actor.id
             yield uow, actor
@@ -175,14 +177,16 @@ class LocalApi:
         with self._signed_in() as (uow, actor):
             return auth.set_questions(uow, self.settings, actor, current_password, answers)
 
+    # Registering, cancelling and leaving read who is asking, then decide in one statement
+    # (the seat functions): autocommit spares the BEGIN and COMMIT round trips around them.
     def register(self, ref: str) -> Enrolment:
-        with self._signed_in() as (uow, actor):
+        with self._signed_in(autocommit=True) as (uow, actor):
             return registration.register(uow, actor, ref)
 
     def cancel_registration(
         self, ref: str, user: str | None, reason: str | None, dry_run: bool = False
     ) -> Cancellation:
-        with self._signed_in(dry_run=dry_run) as (uow, actor):
+        with self._signed_in(dry_run=dry_run, autocommit=not dry_run) as (uow, actor):
             return _dry(registration.cancel(uow, actor, ref, user, reason), dry_run)
 
     def list_mine(self, query: MineQuery, after: str | None, limit: int) -> Page[MyRegistration]:
@@ -190,7 +194,7 @@ class LocalApi:
             return registration.mine(uow, actor, query.past, after, limit)
 
     def leave_waitlist(self, ref: str) -> WaitlistChange:
-        with self._signed_in() as (uow, actor):
+        with self._signed_in(autocommit=True) as (uow, actor):
             return registration.leave_waitlist(uow, actor, ref)
 
     # -- staff ------------------------------------------------------------------------------

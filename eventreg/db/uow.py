@@ -33,7 +33,7 @@ class UnitOfWork:
         what this unit did so far is committed: for a use case decided in one statement
         (the seat functions), whose locks then last as long as that statement and not a
         network round trip more. In a dry run it stays in the transaction to be rolled back."""
-        if self.dry_run:
+        if self.dry_run or self.conn.autocommit:  # rolled back later, or every statement is its own already
             yield
             return
         self.conn.commit()
@@ -45,18 +45,28 @@ class UnitOfWork:
 
 
 @contextmanager
-def unit_of_work(source: ConnectionSource, *, snapshot: bool = False, dry_run: bool = False) -> Iterator[UnitOfWork]:
-    """`snapshot`: a read-only transaction whose reads all see one moment (REPEATABLE READ)."""
+def unit_of_work(
+    source: ConnectionSource, *, snapshot: bool = False, dry_run: bool = False, autocommit: bool = False
+) -> Iterator[UnitOfWork]:
+    """`snapshot`: a read-only transaction whose reads all see one moment (REPEATABLE READ).
+    `autocommit`: every statement is its own transaction, for a use case that reads, then
+    decides in one statement (registering): no BEGIN and COMMIT round trips around it."""
     with source() as conn:
-        if snapshot:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if autocommit:
+            conn.autocommit = True
         try:
-            yield UnitOfWork(conn, dry_run)
-        except BaseException:
-            if not conn.closed:
+            if snapshot:
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
+                yield UnitOfWork(conn, dry_run)
+            except BaseException:
+                if not conn.closed:
+                    conn.rollback()
+                raise
+            if dry_run:
                 conn.rollback()
-            raise
-        if dry_run:
-            conn.rollback()
-        else:
-            conn.commit()
+            else:
+                conn.commit()
+        finally:
+            if autocommit and not conn.closed:
+                conn.autocommit = False  # a pooled connection goes back as it came
