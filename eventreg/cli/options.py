@@ -23,7 +23,7 @@ import typer
 
 from eventreg.cli.context import Invocation
 from eventreg.errors import InvalidInput
-from eventreg.paging import DEFAULT_LIMIT, MAX_LIMIT
+from eventreg.paging import DEFAULT_LIMIT, MAX_LIMIT, check_limit
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, see the README).")]
 PasswordStdin = Annotated[
@@ -161,8 +161,7 @@ def _list_options(kwargs: dict[str, Any]) -> ListOptions:
     )
     if as_json and as_csv:
         raise InvalidInput("give --json or --csv, not both")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"--limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    check_limit(limit)
     if everything and after:
         raise InvalidInput("give --all or --after, not both")
     fmt = "json" if as_json else "csv" if as_csv else "table"

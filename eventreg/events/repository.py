@@ -76,13 +76,6 @@ def lock(conn: Conn, ref: str) -> LockedEvent | None:
     return None if event is None else LockedEvent(event, _LOCK_KEY)
 
 
-def refresh(conn: Conn, locked: LockedEvent) -> LockedEvent:
-    """Read a locked event again after this transaction changed its seats (the trigger moved the counters)."""
-    event = _one(conn, sql.SQL("SELECT {} FROM events e WHERE e.id = %s").format(EVENT), (locked.id,))
-    assert event is not None  # we hold its lock: it cannot have gone
-    return LockedEvent(event, _LOCK_KEY)
-
-
 def slug_taken(conn: Conn, slug: str) -> bool:
     return conn.execute("SELECT 1 FROM events WHERE slug = %s", (slug,)).fetchone() is not None
 
@@ -114,12 +107,13 @@ def set_status(conn: Conn, locked: LockedEvent, status: str) -> Event:
     return event
 
 
-def set_capacity(conn: Conn, locked: LockedEvent, capacity: int) -> Event:
-    """CHECK (registered_count <= capacity) refuses a capacity below the seats taken."""
+def set_capacity(conn: Conn, locked: LockedEvent, capacity: int) -> LockedEvent:
+    """The event, still locked, with its new capacity. CHECK (registered_count <= capacity)
+    refuses a capacity below the seats taken."""
     query = sql.SQL("UPDATE events AS e SET capacity = %s, updated_at = clock_timestamp() WHERE e.id = %s RETURNING {}")
     event = _one(conn, query.format(EVENT), (capacity, locked.id))
     assert event is not None
-    return event
+    return LockedEvent(event, _LOCK_KEY)
 
 
 def page_query(

@@ -71,12 +71,12 @@ def require_manager(uow: UnitOfWork, actor: Actor, event: Event, doing: str = "c
     raise PermissionDenied(f"only the organisers of {event.title} or an admin may {doing}")
 
 
-def managed(uow: UnitOfWork, actor: Actor, ref: str) -> Event:
-    """An event whose people (attendance, waitlist, history, figures) the actor may see: other
-    staff may look at an event, but the students on it are its organisers' and admins' business."""
-    require(actor, STAFF)
+def managed(uow: UnitOfWork, actor: Actor, ref: str, doing: str = "see who registered") -> Event:
+    """An event the actor manages (organiser or admin), to see its people (attendance, waitlist,
+    history, figures) or act on them: other staff may look at an event, not at who is on it."""
+    require(actor, STAFF)  # before the event is looked up, so a student learns nothing of drafts
     event = visible(uow, actor, ref)
-    require_manager(uow, actor, event, "see who registered")
+    require_manager(uow, actor, event, doing)
     return event
 
 

@@ -61,16 +61,6 @@ def give_up_place(
         return given
 
 
-def live(conn: Conn, event_id: int, user_id: int) -> dict[str, Any] | None:
-    """The user's seat or place for an event: id and status, or None."""
-    row: dict[str, Any] | None = conn.execute(
-        "SELECT id, status FROM registrations WHERE event_id = %s AND user_id = %s"
-        " AND status IN ('registered', 'waitlisted')",
-        (event_id, user_id),
-    ).fetchone()
-    return row
-
-
 def live_people(conn: Conn, locked: LockedEvent) -> list[dict[str, Any]]:
     """Everyone holding a seat or a place: user_id, email, status."""
     return list(

@@ -52,7 +52,7 @@ STATUSES = ("registered", "waitlisted", "cancelled", "attended")
 def register(uow: UnitOfWork, actor: Actor, ref: str) -> Enrolment:
     """Take a seat, or the next place on the waitlist when the event is full: decided under
     the event lock in one statement that is its own transaction, so the lock lives for that
-    statement alone, and the whole registration is one round trip."""
+    statement alone: one round trip (after the one that checked the session)."""
     with uow.by_itself():
         taken = repo.take_place(uow.conn, events.checked_ref(ref), actor.id, is_staff(actor))
     if taken.outcome in ("registered", "waitlisted"):
@@ -88,7 +88,7 @@ def _give_up(
     if user_ref is None:
         person_id, email = actor.id, actor.email
     else:
-        events.require_manager(uow, actor, events.visible(uow, actor, ref))
+        events.managed(uow, actor, ref, "change it")
         person = users.find(uow, user_ref)
         person_id, email = person.id, person.email
     with uow.by_itself():
@@ -136,12 +136,11 @@ def change_capacity(
         raise DomainError(f"{event.title} is cancelled")
     if capacity < event.registered:
         raise DomainError(f"{event.title} has {event.registered} registered: capacity cannot go down to {capacity}")
-    events_repo.set_capacity(uow.conn, locked, capacity)
+    raised = events_repo.set_capacity(uow.conn, locked, capacity)
     audit.record(
         uow.conn, "capacity_changed", actor.id, event_id=event.id, reason=reason,
         details={"from": event.capacity, "to": capacity},
     )  # fmt: skip
-    raised = events_repo.refresh(uow.conn, locked)
     promoted = waitlist.promote_head(uow, raised, raised.event.available, actor.id, "capacity raised")
     return CapacityChange(event.slug, event.title, event.capacity, capacity, promoted)
 
@@ -201,8 +200,7 @@ def cancel_event(uow: UnitOfWork, actor: Actor, ref: str, reason: str | None = N
 
 
 def checkin(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str, undo: bool = False) -> CheckIn:
-    event = events.visible(uow, actor, ref)
-    events.require_manager(uow, actor, event)
+    event = events.managed(uow, actor, ref, "change it")
     user = users.find(uow, user_ref)
     row = repo.seat_for_checkin(uow.conn, event.id, user.id)
     if row is None:

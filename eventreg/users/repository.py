@@ -196,16 +196,6 @@ def load_import(conn: Conn, rows: Iterable[tuple[int, str, str, str]]) -> int:
     return count
 
 
-def load_import_csv(conn: Conn, blocks: Iterable[str]) -> int:
-    """The same temporary table from CSV text of (line, email, name, role) rows; returns how many."""
-    conn.execute("CREATE TEMP TABLE user_import (line int, email text, name text, role text) ON COMMIT DROP")
-    with conn.cursor() as cur:
-        with cur.copy("COPY user_import (line, email, name, role) FROM STDIN WITH (FORMAT csv)") as copy:
-            for block in blocks:
-                copy.write(block)
-        return int(cur.rowcount)
-
-
 def import_duplicates(conn: Conn) -> list[tuple[int, str, int]]:
     """(line, email, first line) of each address the file gives more than once."""
     rows = conn.execute(

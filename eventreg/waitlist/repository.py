@@ -34,15 +34,6 @@ def place(conn: Conn, locked: LockedEvent, user_id: int) -> dict[str, Any] | Non
     return row
 
 
-def position(conn: Conn, locked: LockedEvent, rank: Decimal, registration_id: int) -> int:
-    row = conn.execute(
-        "SELECT count(*) AS n FROM registrations WHERE event_id = %s AND status = 'waitlisted'"
-        " AND (waitlist_rank, id) <= (%s, %s)",
-        (locked.id, rank, registration_id),
-    ).fetchone()
-    return int(row["n"])
-
-
 def promote(conn: Conn, locked: LockedEvent, seats: int, actor_id: int | None, reason: str) -> list[Promoted]:
     """Turn the first `seats` places into seats, in order (eventreg_promote_head, migration 0011,
     the same function a cancellation promotes with); returns who, in order."""
@@ -51,16 +42,6 @@ def promote(conn: Conn, locked: LockedEvent, seats: int, actor_id: int | None, r
             "SELECT u.email, u.name FROM eventreg_promote_head(%s, %s, %s, %s) WITH ORDINALITY AS h (user_id, n)"
             " JOIN users u ON u.id = h.user_id ORDER BY h.n",
             (locked.id, seats, actor_id, reason),
-        ).fetchall()
-
-
-def head(conn: Conn, locked: LockedEvent, count: int) -> list[Promoted]:
-    """Who the first `count` people waiting are (for a dry run: who would get the seats)."""
-    with conn.cursor(row_factory=class_row(Promoted)) as cur:
-        return cur.execute(
-            "SELECT u.email, u.name FROM registrations r JOIN users u ON u.id = r.user_id"
-            " WHERE r.event_id = %s AND r.status = 'waitlisted' ORDER BY r.waitlist_rank, r.id LIMIT %s",
-            (locked.id, count),
         ).fetchall()
 
 

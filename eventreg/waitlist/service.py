@@ -30,19 +30,12 @@ def promote_head(uow: UnitOfWork, locked: LockedEvent, seats: int, actor_id: int
     return repo.promote(uow.conn, locked, seats, actor_id, reason)
 
 
-def would_promote(uow: UnitOfWork, locked: LockedEvent, seats: int) -> list[Promoted]:
-    """Who `promote_head` would promote now."""
-    if seats <= 0 or locked.event.waitlist == 0 or locked.event.status == "cancelled":
-        return []
-    return repo.head(uow.conn, locked, seats)
-
-
-def _place(uow: UnitOfWork, locked: LockedEvent, user: User) -> tuple[int, int]:
-    """(registration id, position) of a person's place; NotFound when they are not waiting."""
+def _place(uow: UnitOfWork, locked: LockedEvent, user: User) -> int:
+    """The registration id of a person's place; NotFound when they are not waiting."""
     place = repo.place(uow.conn, locked, user.id)
     if place is None:
         raise NotFound(f"{user.email} is not on the waitlist of {locked.event.title}")
-    return place["id"], repo.position(uow.conn, locked, place["waitlist_rank"], place["id"])
+    return int(place["id"])
 
 
 def move(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str, to: int, reason: str | None = None) -> WaitlistChange:
@@ -53,7 +46,7 @@ def move(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str, to: int, reason
         raise InvalidInput("--to must be a position from 1")
     locked = events.lock_managed(uow, actor, ref)
     user = users.find(uow, user_ref)
-    registration_id, _ = _place(uow, locked, user)
+    registration_id = _place(uow, locked, user)
     target = min(to, locked.event.waitlist)  # the line keeps its length
     before, at = repo.ranks_around(uow.conn, locked, registration_id, target)
     if before is None and at is None:
@@ -73,7 +66,7 @@ def move(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str, to: int, reason
 
 def take_place(uow: UnitOfWork, locked: LockedEvent, user: User) -> int:
     """The registration id of a person's place, for a chosen promotion (registration module)."""
-    return _place(uow, locked, user)[0]
+    return _place(uow, locked, user)
 
 
 def turn_into_seat(uow: UnitOfWork, locked: LockedEvent, registration_id: int) -> None:
