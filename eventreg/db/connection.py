@@ -34,6 +34,15 @@ def is_busy(exc: BaseException) -> bool:
     return sqlstate in ("53300", "57P03") or any(marker in str(exc) for marker in BUSY_MARKERS)
 
 
+def session_options(statement_timeout_ms: int | None) -> str:
+    """How every eventreg session starts (sent with the connection, no extra round trip): times
+    in UTC, and a statement timeout so a lock wait ends with an error, not a hang."""
+    options = "-c TimeZone=UTC"
+    if statement_timeout_ms:
+        options += f" -c statement_timeout={int(statement_timeout_ms)}"
+    return options
+
+
 def connect(
     url: str,
     *,
@@ -45,9 +54,6 @@ def connect(
 ) -> psycopg.Connection[Any]:
     """A connection (in a transaction unless `autocommit`); Unavailable when it cannot be had."""
 
-    settings = "-c TimeZone=UTC"
-    if statement_timeout_ms:
-        settings += f" -c statement_timeout={int(statement_timeout_ms)}"
     deadline = time.monotonic() + wait_s
     delay = 0.02
     while True:
@@ -58,7 +64,7 @@ def connect(
                 row_factory=row_factory or dict_row,
                 application_name=application_name,
                 connect_timeout=10,
-                options=settings,
+                options=session_options(statement_timeout_ms),
             )
         except psycopg.OperationalError as exc:
             if is_busy(exc) and time.monotonic() + delay < deadline:

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from psycopg.rows import dict_row
@@ -24,7 +23,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from eventreg import __version__
 from eventreg.config import Settings, load_settings
-from eventreg.db.connection import APPLICATION_NAME
+from eventreg.db.connection import APPLICATION_NAME, session_options
 from eventreg.redact import passwords_in
 from eventreg.server import models, problems
 from eventreg.server.deps import Served
@@ -38,27 +37,17 @@ DESCRIPTION = (
 
 
 def _pool(settings: Settings, database_url: str, size: int) -> ConnectionPool:
-    timeout_ms = settings.statement_timeout_ms
-
-    def configure(conn: psycopg.Connection[Any]) -> None:
-        """Every session as `connect` makes it: UTC and the statement timeout (so a lock wait
-        ends with an error, not a hang)."""
-        conn.execute(
-            "SELECT set_config('TimeZone', 'UTC', false), set_config('statement_timeout', %s, false)",
-            (str(timeout_ms),),
-        )
-        conn.commit()
-
+    """Sessions start as `connect` starts them (session_options), with nothing to run after."""
+    kwargs = {
+        "row_factory": dict_row,
+        "application_name": f"{APPLICATION_NAME}-server",
+        "connect_timeout": 10,
+        "options": session_options(settings.statement_timeout_ms),
+    }
     return ConnectionPool(
-        database_url,
-        min_size=1,
-        max_size=size,
-        kwargs={"row_factory": dict_row, "application_name": f"{APPLICATION_NAME}-server", "connect_timeout": 10},
-        configure=configure,
-        timeout=settings.connect_wait_s,
-        name="eventreg",
+        database_url, min_size=1, max_size=size, kwargs=kwargs, timeout=settings.connect_wait_s, name="eventreg",
         open=False,
-    )
+    )  # fmt: skip
 
 
 def create_app(settings: Settings, database_url: str, *, pool_size: int = 4) -> FastAPI:

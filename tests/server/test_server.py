@@ -652,3 +652,18 @@ def _answers(url: str) -> bool:
         return httpx.get(url).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_pooled_sessions_start_in_utc_with_the_statement_timeout(env, db, monkeypatch):
+    """As a command's own connection does: a lock wait ends with an error, not a hang."""
+    from eventreg.server.app import _pool
+
+    monkeypatch.setenv("EVENTREG_STATEMENT_TIMEOUT_MS", "1234")
+    pool = _pool(load_settings(), db, 1)
+    pool.open(wait=True)
+    try:
+        with pool.connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone()["statement_timeout"] == "1234ms"
+            assert conn.execute("SHOW TimeZone").fetchone()["TimeZone"] == "UTC"
+    finally:
+        pool.close()
