@@ -307,7 +307,8 @@ def to_json(value: Any) -> Any:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def field_types(cls: type) -> dict[str, Any]:
+    """The type of each field of a dataclass of this module (read once per class)."""
     return typing.get_type_hints(cls)
 
 
@@ -330,7 +331,7 @@ def from_json(kind: Any, data: Any) -> Any:
     if kind is date:
         return date.fromisoformat(data)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        hints = _hints(kind)
+        hints = field_types(kind)
         return kind(**{f.name: from_json(hints[f.name], data.get(f.name)) for f in dataclasses.fields(kind)})
     if kind is float and isinstance(data, int):
         return float(data)

@@ -93,6 +93,7 @@ from eventreg.views import (
     WaitlistChange,
     WaitlistEntry,
     WaitlistQuery,
+    field_types,
     from_json,
     to_json,
 )
@@ -832,10 +833,10 @@ def _check(kind: Any, data: Any) -> None:
         if not isinstance(data, dict):
             raise TypeError("an object was expected")
         _shallow(data)
-    elif dataclasses.is_dataclass(kind):
+    elif isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(data, dict):
             raise TypeError("an object was expected")
-        hints = typing.get_type_hints(kind)
+        hints = field_types(kind)
         for f in dataclasses.fields(kind):
             if f.name in data:
                 _check(hints[f.name], data[f.name])
