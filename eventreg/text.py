@@ -93,3 +93,22 @@ def csv_cell(value: str) -> str:
     """A text cell a spreadsheet shows and never runs: the rule of the COPY exports in db/export.py."""
     safe = value.translate(_CSV_TABLE)
     return "'" + safe if safe[:1] in ("=", "+", "-", "@") else safe
+
+
+# A fast look at a block of UTF-8 CSV rows, at memory speed, for the exports (db/export.py)
+# and the remote client's re-check (api/remote.py): bytes that are never a character
+# csv_cell replaces (printable ASCII, the row's "\n", every byte of a multi-byte character)
+# are deleted by translate(), so what is left is a control or DEL; then the first bytes of
+# the replaced characters above U+007F, and a search for them.
+_PLAIN = bytes([*range(0x20, 0x7F), 0x0A, *range(0x80, 0x100)])
+_HIGH = [c for c in CSV_REPLACED if ord(c) > 0x7F]
+_NOT_LEADS = bytes(b for b in range(0x100) if b not in {c.encode()[0] for c in _HIGH})
+_HIGH_FOUND = re.compile("[" + "".join(re.escape(c) for c in _HIGH) + "]")
+
+
+def csv_block_has_replaced(block: bytes, rows: int) -> bool:
+    """Whether a block of `rows` UTF-8 CSV rows holds a character csv_cell replaces, or a line
+    break inside a cell (then the block is looked at cell by cell)."""
+    if block.translate(None, _PLAIN) or block.count(b"\n") != rows:
+        return True
+    return bool(block.translate(None, _NOT_LEADS)) and _HIGH_FOUND.search(block.decode()) is not None

@@ -57,7 +57,7 @@ from urllib.parse import quote, urlencode
 from eventreg import __version__
 from eventreg.api.origin import Origin
 from eventreg.errors import EventregError, NotLoggedIn, Unavailable, from_problem
-from eventreg.text import CSV_REPLACED, csv_cell
+from eventreg.text import csv_block_has_replaced, csv_cell
 from eventreg.views import (
     AdminUser,
     AttendanceQuery,
@@ -718,26 +718,17 @@ def _blocks(lines: Iterable[str]) -> Iterator[bytes]:
 
 # -- an export's CSV, not trusted ------------------------------------------------------------------
 
-# What a block of CSV written by csv.writer is looked at with, by byte operations that run
-# at memory speed (db/export.py looks at the database's CSV alike):
-# - bytes that are never a character csv_cell replaces: printable ASCII, the row's "\n",
-#   every byte of a multi-byte character; what translate() leaves is a control or DEL;
-# - the first bytes of the replaced characters above U+007F, and a search for them;
-# - each byte as its class, so that a cell that starts like a formula (at a line's start
-#   or after a comma, its quote first if it has one) is a search for two short strings.
-#   A comma inside a quoted cell can look like a cell's start: that costs a look only.
-_PLAIN = bytes([*range(0x20, 0x7F), 0x0A, *range(0x80, 0x100)])
-_HIGH = [c for c in CSV_REPLACED if ord(c) > 0x7F]
-_NOT_LEADS = bytes(b for b in range(0x100) if b not in {c.encode()[0] for c in _HIGH})
-_HIGH_FOUND = re.compile("[" + "".join(re.escape(c) for c in _HIGH) + "]")
+# A block of CSV written by csv.writer is looked at by byte operations that run at memory
+# speed: text.csv_block_has_replaced (as db/export.py looks at the database's CSV), then
+# each byte as its class, so that a cell that starts like a formula (at a line's start or
+# after a comma, its quote first if it has one) is a search for two short strings. A comma
+# inside a quoted cell can look like a cell's start: that costs a look only.
 _CLASSES = bytes(0x2C if b in b",\n" else 0x22 if b == 0x22 else 0x3D if b in b"=+-@" else 0x61 for b in range(0x100))
 
 
 def _looks_safe(data: bytes, rows: int) -> bool:
     """Whether no cell of these `rows` rows needs csv_cell (False may be wrong, True never is)."""
-    if data.translate(None, _PLAIN) or data.count(b"\n") != rows:  # a control, a line break in a cell
-        return False
-    if data.translate(None, _NOT_LEADS) and _HIGH_FOUND.search(data.decode()):
+    if csv_block_has_replaced(data, rows):
         return False
     classes = b"," + data.translate(_CLASSES)
     return b",=" not in classes and b',"=' not in classes

@@ -32,7 +32,6 @@ import codecs
 import csv
 import dataclasses
 import io
-import re
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,21 +40,10 @@ from typing import Any
 
 from psycopg import sql
 
-from eventreg.text import CSV_REPLACED, csv_cell
+from eventreg.text import csv_block_has_replaced, csv_cell
 
 BLOCK = 64 * 1024  # bytes handed on at a time
 FORMULA_CODES = sql.SQL("43, 45, 61, 64")  # + - = @
-
-# Bytes that never need a look: printable ASCII, the row end, and every byte of a
-# multi-byte character (those are looked at below). translate() deletes them; what
-# is left is a control character or DEL.
-_PLAIN = bytes([*range(0x20, 0x7F), 0x0A, *range(0x80, 0x100)])
-# Replaced characters above U+007F (C1 controls, bidi marks, separators, BOM): the
-# first bytes of their UTF-8 encodings, and the characters themselves.
-_HIGH = [c for c in CSV_REPLACED if ord(c) > 0x7F]
-_LEADS = {c.encode()[0] for c in _HIGH}
-_NOT_LEADS = bytes(b for b in range(0x100) if b not in _LEADS)
-_HIGH_FOUND = re.compile("[" + "".join(re.escape(c) for c in _HIGH) + "]")
 
 
 def base_type(kind: Any) -> Any:
@@ -128,13 +116,7 @@ def export(conn: Any, query: sql.Composable, params: Mapping[str, Any], view: ty
 def needs_care(block: bytes, rows: int, encoding: str = "utf-8") -> bool:
     """Whether any row of a block of `rows` CSV rows holds a character csv_cell replaces
     (the byte tests know UTF-8; a client encoding other than UTF-8 is looked at by text)."""
-    if encoding != "utf-8":
-        return True
-    if block.translate(None, _PLAIN):  # a control character or DEL
-        return True
-    if block.count(b"\n") != rows:  # a line break inside a cell
-        return True
-    return bool(block.translate(None, _NOT_LEADS)) and _HIGH_FOUND.search(block.decode()) is not None
+    return encoding != "utf-8" or csv_block_has_replaced(block, rows)
 
 
 def safe_block(block: bytes, rows: int, texts: Sequence[int], encoding: str = "utf-8") -> bytes:
