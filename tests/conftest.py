@@ -105,17 +105,24 @@ def template(admin_url: str) -> Iterator[Template]:
         support.drop_database(admin_url, name)
 
 
-@pytest.fixture
-def db(admin_url: str, template: Template) -> str:
-    """A fresh, migrated database (with the template's people) for one test; dropped after it."""
-    return support.create_database(admin_url, f"eventreg_t_{uuid.uuid4().hex[:10]}", template=template.name)
-
-
 @pytest.fixture(scope="session")
 def _dropper(admin_url: str) -> Iterator[support.Dropper]:
     dropper = support.Dropper()
     yield dropper
     dropper.finish()  # before the server stops
+
+
+@pytest.fixture(scope="session")
+def _copies(admin_url: str, template: Template, _dropper: support.Dropper) -> Iterator[support.Copies]:
+    copies = support.Copies(admin_url, template.name)
+    yield copies
+    copies.finish(_dropper)
+
+
+@pytest.fixture
+def db(_copies: support.Copies) -> str:
+    """A fresh, migrated database (with the template's people) for one test; dropped after it."""
+    return _copies.take()
 
 
 @pytest.fixture(autouse=True)
