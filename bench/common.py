@@ -4,9 +4,11 @@ people and events are the tests' own (tests/support.py), so both build data alik
 from __future__ import annotations
 
 import contextlib
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +50,23 @@ def client_env(url: str) -> dict[str, str]:
     env = dict(os.environ, PGHOST=p.get("host", "localhost"), PGPORT=p.get("port", "5432"),
                PGUSER=p.get("user", "postgres"), PGDATABASE=p["dbname"])  # fmt: skip
     return env
+
+
+def pgbench_tps(url: str, script: str, clients: int, per_client: int, **define: object) -> float:
+    """Transactions per second of pgbench -M prepared (the extended protocol, prepared
+    statements, as psycopg uses from a statement's fifth run) running `script`."""
+    path = Path(tempfile.mkdtemp()) / "script.sql"
+    path.write_text(script)
+    variables = [f"-D{name}={value}" for name, value in define.items()]
+    out = subprocess.run(
+        [binary("pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-t",
+         str(per_client), "-f", str(path), *variables],
+        env=client_env(url), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    match = re.search(r"tps = ([0-9.]+)", out)
+    if not match:
+        raise RuntimeError(f"no tps in pgbench's output:\n{out}")
+    return float(match.group(1))
 
 
 def psql(url: str, command: str, stdin: str | None = None) -> str:

@@ -23,14 +23,10 @@ promotion from waitlists of 1,000 and 100,000. Figures are printed, never assert
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from common import binary, client_env, held_unit, parts, percentile, server
+from common import held_unit, parts, percentile, pgbench_tps, server
 
 from eventreg.db.connection import connect
 from eventreg.db.doctor import run_checks
@@ -87,17 +83,7 @@ def floor_rate(admin_url: str, clients: int, per_client: int) -> float:
             conn.execute(f"DROP TRIGGER registrations_count_{trigger} ON registrations")  # noqa: S608
         first = support.insert_users(conn, clients * per_client, prefix="pgb")[0].id
         conn.execute(f"CREATE SEQUENCE bench_user_seq START {int(first)}")  # noqa: S608 - an int we made
-    script = Path(tempfile.mkdtemp()) / "floor.sql"
-    script.write_text(FLOOR)
-    out = subprocess.run(
-        [binary("pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-t",
-         str(per_client), "-f", str(script), "-D", f"eid={event.id}"],
-        env=client_env(url), capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    match = re.search(r"tps = ([0-9.]+)", out)
-    if not match:
-        raise RuntimeError(f"no tps in pgbench's output:\n{out}")
-    return float(match.group(1))
+    return pgbench_tps(url, FLOOR, clients, per_client, eid=event.id)
 
 
 def promotion_times(url: str, waiting: int, rounds: int = 50) -> list[float]:

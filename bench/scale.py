@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import register as hot  # bench/register.py: the hot-event measurement, reused as it is
-from common import binary, client_env, parts, server
+from common import binary, client_env, parts, pgbench_tps, server
 from psycopg import ClientCursor, sql
 
 from eventreg.auth import tokens
@@ -682,17 +682,13 @@ def seat_function_rate(admin_url: str, clients: int, per_client: int) -> float:
     with connect(url, autocommit=True) as conn:
         first = support.insert_users(conn, clients * per_client, prefix="fn")[0].id
         conn.execute(f"CREATE SEQUENCE bench_user_seq START {int(first)}")  # noqa: S608 - an int we made
-    script = Path(tempfile.mkdtemp()) / "take_place.sql"
-    script.write_text("SELECT * FROM eventreg_take_place(:slug, nextval('bench_user_seq'), false);\n")
-    out = subprocess.run(
-        [binary("pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-t",
-         str(per_client), "-f", str(script), "-D", f"slug={event.slug}"],
-        env=client_env(url), capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    match = re.search(r"tps = ([0-9.]+)", out)
-    if not match:
-        raise RuntimeError(f"no tps in pgbench's output:\n{out}")
-    return float(match.group(1))
+    return pgbench_tps(
+        url,
+        "SELECT * FROM eventreg_take_place(:slug, nextval('bench_user_seq'), false);\n",
+        clients,
+        per_client,
+        slug=event.slug,
+    )
 
 
 def import_times(ctx: Context, top: int = 10) -> list[str]:
