@@ -58,27 +58,17 @@ class User:
 
 
 @dataclass(frozen=True)
-class Profile:
-    id: int
-    email: str
-    name: str
-    role: str
-    is_active: bool
-    created_at: datetime
-    updated_at: datetime
+class Profile(User):
+    """`user show`: a user and the questions that can recover the account (in JSON after the user's keys)."""
+
     security_questions: list[str]
 
 
 @dataclass(frozen=True)
-class AdminUser:
-    id: int
-    email: str
-    name: str
-    role: str
-    is_active: bool
-    created_at: datetime
-    updated_at: datetime
-    locked_until: datetime | None  # sign-in attempts refused until then
+class AdminUser(User):
+    """`admin users show`: a user and until when sign-in attempts are refused."""
+
+    locked_until: datetime | None
 
 
 @dataclass(frozen=True)
