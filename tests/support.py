@@ -12,11 +12,12 @@ import queue
 import sys
 import tempfile
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -252,3 +253,17 @@ def run_cli(args: list[str], stdin: str | bytes | None = None, tty: bool = False
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
     return Result(code, out.getvalue(), err.getvalue())
+
+
+T = TypeVar("T")
+
+
+def poll(get: Callable[[], T | None], what: str, timeout: float = 30) -> T:
+    """`get()`'s first value that is not None, asked every 10 ms; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = get()
+        if value is not None:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"never saw {what}")

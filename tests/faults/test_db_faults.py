@@ -11,10 +11,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -25,8 +23,8 @@ from eventreg.db.seeds import SeedRunner
 from eventreg.errors import DomainError
 from tests.db import fixtures
 from tests.db.fixtures import NEXT, SHIPPED, applied_versions, scalar, write
+from tests.support import poll
 
-T = TypeVar("T")
 SLEEP = "SELECT pg_sleep(60);"
 
 # The database fixtures of tests/db, by name (pytest finds fixtures in the module).
@@ -50,17 +48,10 @@ def start_cli(args: list[str], url: str, home: Path) -> subprocess.Popen[str]:
         text=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # As from a terminal: a suite started in the background by a non-interactive shell
+        # ignores SIGINT, the child would inherit that, and Ctrl-C would never reach it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
-
-
-def poll(get: Callable[[], T | None], what: str, timeout: float = 30) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = get()
-        if value is not None:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"never saw {what}")
 
 
 def sleeping_backend(url: str) -> int | None:
@@ -163,8 +154,10 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_changes_nothing(empty_d
         def waiting() -> bool | None:
             if proc.poll() is not None:
                 raise AssertionError(f"the command ended first: {proc.communicate()[1]}")
-            found = scalar(
-                empty_db, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'eventreg migrate%%'"
+            found = scalar(  # connected, and asking for the lock (the holder is this test's session)
+                empty_db,
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'eventreg migrate%%'"
+                " AND query LIKE '%%pg_try_advisory_lock%%'",
             )
             return True if found else None
 
