@@ -59,6 +59,8 @@ class Settings:
     values: Mapping[str, str]
     # The process environment alone: what a project's .env must not decide (where a token is sent).
     environ: Mapping[str, str] = field(default_factory=dict)
+    # The embedded secret once read: a server signs and checks every request with it.
+    _read_secret: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def private(self) -> Path:
@@ -143,6 +145,8 @@ class Settings:
             return configured
         if not self.embedded:
             raise Unavailable(f"JWT_SECRET is not set (environment or .env); {self.url_variable} needs one")
+        if self._read_secret:
+            return self._read_secret[0]
         path = self.private / "jwt_secret"
         stored = private.read(path)
         if stored is None:
@@ -153,6 +157,7 @@ class Settings:
             raise Unavailable(
                 f"{path} holds a secret shorter than {MIN_SECRET_BYTES} bytes: delete it to make a new one"
             )
+        self._read_secret.append(stored.strip())
         return stored.strip()
 
 

@@ -356,7 +356,7 @@ def test_generated_secret_is_made_once_0600_in_a_0700_home(tmp_path: Path, umask
     assert settings.embedded
     first = settings.secret()
     assert len(first.encode()) >= 32
-    assert settings.secret() == first
+    assert embedded_dev(tmp_path / "home").secret() == first  # the next command reads the same one
     assert mode(tmp_path / "home") == 0o700
     assert mode(settings.private) == 0o700
     assert mode(settings.private / "jwt_secret") == 0o600
@@ -387,6 +387,7 @@ def test_readable_generated_secret_is_refused_with_the_fix(tmp_path: Path) -> No
     settings = embedded_dev(tmp_path / "home")
     settings.secret()
     (settings.private / "jwt_secret").chmod(0o644)
+    settings = embedded_dev(tmp_path / "home")  # the next command (a running one keeps what it read)
     with pytest.raises(private.UnsafeFile, match=f"chmod 600 {settings.private / 'jwt_secret'}"):
         settings.secret()
 
@@ -403,8 +404,8 @@ def test_generated_secret_of_another_user_is_refused(tmp_path: Path) -> None:
 
 
 def test_generated_secret_in_a_loose_private_folder_is_refused(tmp_path: Path) -> None:
+    embedded_dev(tmp_path / "home").secret()
     settings = embedded_dev(tmp_path / "home")
-    settings.secret()
     settings.private.chmod(0o750)
     with pytest.raises(private.UnsafeFile, match=f"chmod 700 {settings.private}"):
         settings.secret()

@@ -24,6 +24,7 @@ from swagger_ui_bundle import swagger_ui_path
 from eventreg import __version__
 from eventreg.config import Settings, load_settings
 from eventreg.db.connection import APPLICATION_NAME, session_options
+from eventreg.errors import EventregError
 from eventreg.redact import passwords_in
 from eventreg.server import models, problems
 from eventreg.server.deps import Served
@@ -85,9 +86,12 @@ def create_app(settings: Settings, database_url: str, *, pool_size: int = 4) -> 
 
 
 def _secrets(settings: Settings, database_url: str) -> list[str]:
-    found = passwords_in(database_url)
-    configured = settings.get("JWT_SECRET")
-    return [*found, configured] if configured else found
+    """What an unexpected error's traceback must never show: the database password and the
+    signing secret, configured or the embedded one (read by then: the server reads it at start)."""
+    try:
+        return [*passwords_in(database_url), settings.secret()]
+    except EventregError:  # no secret to leak: the error being reported may be this one
+        return passwords_in(database_url)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -7,6 +7,7 @@ test's own migrated database; nothing is faked.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import http.client
 import json
@@ -340,6 +341,37 @@ def test_readyz_says_the_database_is_unreachable_without_its_password(env):
     assert "unreachable" in doc["detail"] and "hunter2secret" not in doc["detail"]
 
 
+def test_probes_that_arrive_together_share_one_readiness_check(env, db, monkeypatch):
+    """The check connects to the database outside the pool; 20 probes at once must not open 20
+    connections. The planted check holds until every probe has reached the server."""
+    from eventreg.server.routes import ops
+
+    app = create_app(load_settings(), db)
+    arrived, running_checks, most = [0], [0], [0]
+    lock = threading.Lock()
+
+    @app.middleware("http")
+    async def count(request: Any, call_next: Any) -> Any:
+        arrived[0] += 1
+        return await call_next(request)
+
+    def held(*args: Any) -> str | None:
+        with lock:
+            running_checks[0] += 1
+            most[0] = max(most[0], running_checks[0])
+        support.poll(lambda: True if arrived[0] >= 20 else None, "every probe reaching the server")
+        with lock:
+            running_checks[0] -= 1
+        return real(*args)
+
+    real = ops.not_ready
+    monkeypatch.setattr(ops, "not_ready", held)
+    with running(app) as url, concurrent.futures.ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: httpx.get(f"{url}/readyz", timeout=30), range(20)))
+    assert [a.json() for a in answers] == [{"status": "ready"}] * 20
+    assert most[0] == 1
+
+
 def test_docs_load_their_assets_from_this_server_only(server):
     page = httpx.get(f"{server}/docs")
     assert page.status_code == 200 and "swagger-ui" in page.text
@@ -488,6 +520,28 @@ def test_an_unexpected_error_is_a_generic_500_logged_once_without_secrets(env, d
     assert "status=500" in lines[0]
     reports = [r for r in caplog.records if r.name == "eventreg.server" and "unexpected" in r.getMessage()]
     assert len(reports) == 1 and "InsufficientPrivilege" in reports[0].getMessage()
+    assert all(secret not in r.getMessage() for r in caplog.records)
+
+
+def test_an_unexpected_error_never_logs_the_embedded_signing_secret(env, db, tmp_path, caplog):
+    """With no JWT_SECRET the secret is the one generated in EVENTREG_HOME; an error whose text
+    carries it (planted here) is logged with it removed, as a configured secret would be."""
+    from eventreg.config import Settings
+
+    caplog.set_level(logging.INFO, logger="eventreg.server")
+    settings = Settings(env="dev", home=tmp_path / "home", values={})
+    secret = settings.secret()
+    app = create_app(settings, db)
+
+    @app.get("/planted/leak")
+    def leak() -> None:
+        raise RuntimeError(f"signing with {secret}")
+
+    with running(app) as url:
+        assert_problem(httpx.get(f"{url}/planted/leak"), 500, "unavailable")
+        _lines_for(caplog, 1)
+    reports = [r.getMessage() for r in caplog.records if "unexpected" in r.getMessage()]
+    assert len(reports) == 1 and "signing with" in reports[0]
     assert all(secret not in r.getMessage() for r in caplog.records)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -46,8 +48,15 @@ def not_ready(settings: Settings, database_url: str) -> str | None:
 
 @router.get("/readyz", response_model=models.Status)
 async def readyz(request: Request) -> Response:
-    where = served(request)
-    reason = await run_in_threadpool(not_ready, where.settings, where.database_url)
+    # Probes that arrive while a check runs share its answer: a flood of them holds one
+    # database connection, not one each (the check connects as `db status` does, outside the pool).
+    state = request.app.state
+    check: asyncio.Future[str | None] | None = getattr(state, "readiness", None)
+    if check is None or check.done():
+        where = served(request)
+        check = asyncio.ensure_future(run_in_threadpool(not_ready, where.settings, where.database_url))
+        state.readiness = check
+    reason = await asyncio.shield(check)  # a probe that gives up does not cancel the others' check
     if reason is not None:
         return problems.problem("unavailable", 503, reason)
     return JSONResponse({"status": "ready"})
