@@ -21,9 +21,16 @@ from eventreg.errors import InvalidInput
 
 # Characters that can move the cursor, clear a screen, plant a link or reorder what
 # a reader sees: C0 and C1 controls, DEL, bidi marks/embeddings/overrides/isolates,
-# line and paragraph separators, and the byte-order mark; and unpaired surrogates, which
-# JSON can carry ("\ud800") but no UTF-8 output or database column can hold.
-_INVISIBLE = "\u061c\u200b\u200e\u200f\u2060\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff"
+# line and paragraph separators, and the byte-order mark; format characters that show
+# nothing and so make one name look like another ("Ad\u00admin" beside "Admin"): soft
+# hyphen, zero-width space, word joiner, invisible operators, the deprecated format
+# characters, interlinear annotations and tags (ZWJ and ZWNJ stay: Persian, Indic
+# scripts and emoji need them); and unpaired surrogates, which JSON can carry ("\ud800")
+# but no UTF-8 output or database column can hold.
+_INVISIBLE = (
+    "\u00ad\u061c\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0001\U000e0020-\U000e007f"
+)
 UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
 UNSAFE_IN_BLOCK = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")  # tab and newline allowed
 EMAIL = re.compile(

@@ -126,11 +126,17 @@ def test_stdin_that_is_not_utf8_or_too_long_is_a_usage_error(cli: Cli):
 def test_look_alike_emails_and_bidi_names_are_refused(cli: Cli):
     tries = [("аdmin@example.edu", "Mallory"), ("mallory@example.edu", "Admin\u202e"),
              ("mal\u200blory@example.edu", "Mallory"), ("mallory@example.edu", "\x1b[2JMallory"),
-             ("mallory@example.edu", "Ad\u200bmin")]  # fmt: skip
+             ("mallory@example.edu", "Ad\u200bmin"), ("mallory@example.edu", "Ad\u00admin"),
+             ("mallory@example.edu", "Admin\u2063"), ("mallory@example.edu", "Admin\U000e0041")]  # fmt: skip
     for email, name in tries:
         result = cli("auth", "register", "--email", email, "--name", name, "--question", "1", "--question", "2",
                      "--password-stdin", input="long-enough-password\nblue\nrex\n")  # fmt: skip
         assert result.exit_code == 2, (email, name, result.output)
+    # joiners that scripts and emoji need are kept: a Persian name (ZWNJ), a family emoji (ZWJ)
+    for name in ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "Sam \U0001f468\u200d\U0001f469\u200d\U0001f467"):
+        result = cli("auth", "register", "--email", f"u{len(name)}@example.edu", "--name", name, "--question", "1",
+                     "--question", "2", "--password-stdin", input="long-enough-password\nblue\nrex\n")  # fmt: skip
+        assert result.exit_code == 0, (name, result.output)
 
 
 def test_unpaired_surrogates_are_refused_not_a_crash(cli: Cli, db):
