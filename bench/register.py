@@ -12,10 +12,12 @@ prepares a statement after its fifth use, so both sides run prepared):
     END;
 
 It runs in its own copy of the schema with the counting trigger dropped (the UPDATE
-above does its work), so nothing is counted twice. The service layer does more: it
-locks the event row (SELECT ... FOR UPDATE), checks the registration window, inserts
-the registration (the trigger moves the counter, the CHECK guards the capacity),
-writes the audit row, and commits, the last three in one pipelined round trip.
+above does its work), so nothing is counted twice. The service layer does more, in
+one statement that is its own transaction (eventreg_take_place, migration 0011):
+it locks the event row (SELECT ... FOR UPDATE), checks the status, the start and
+the registration window and whether the person already holds a place, inserts the
+registration (the trigger moves the counter, the CHECK guards the capacity) and
+writes the audit row: one round trip, where the floor's script takes four.
 Each client keeps its connection, as pgbench's do. Then: cancellation with
 promotion from waitlists of 1,000 and 100,000. Figures are printed, never asserted.
 """
