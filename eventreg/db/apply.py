@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 
 from eventreg.db import migration_history as history
-from eventreg.db.connection import first_line
-from eventreg.db.files import SqlFile, line_at, split_statements
+from eventreg.db import sqltext
+from eventreg.db.connection import first_line, reset_session
+from eventreg.db.files import SqlFile, line_at
 from eventreg.errors import DomainError, Unavailable
 
 # (operation, elapsed ms, statements done, error): how a stopped no-transaction file is logged
@@ -38,6 +39,7 @@ def run_file(conn: Any, file: SqlFile, operation: str, log_failure: LogFailure) 
     try:
         with conn.transaction():
             conn.execute(sql)
+            reset_session(conn)
             elapsed = _ms(started)
             _record(conn, file, operation, elapsed)
     except psycopg.Error as exc:
@@ -56,7 +58,7 @@ def run_file(conn: Any, file: SqlFile, operation: str, log_failure: LogFailure) 
 
 def _run_statements(conn: Any, file: SqlFile, operation: str, started: float, log_failure: LogFailure) -> int:
     """A no-transaction file: each statement on its own, progress recorded as it goes."""
-    statements = split_statements(file.text())
+    statements = sqltext.statements(file.text())
     history.mark_running(conn, file, operation, len(statements))
     for number, statement in enumerate(statements, start=1):
         try:
@@ -78,6 +80,7 @@ def _run_statements(conn: Any, file: SqlFile, operation: str, started: float, lo
         history.mark_progress(conn, file.version, number)
     elapsed = _ms(started)
     with conn.transaction():
+        reset_session(conn)
         _record(conn, file, operation, elapsed)
         history.clear_failure(conn, file.version)
     return elapsed

@@ -80,6 +80,14 @@ def connect(
             ) from None
 
 
+def reset_session(conn: Any) -> None:
+    """Undo what a migration or seed file set for the session (search_path, role,
+    session_replication_role...), so it cannot change where the next file's tables land, or
+    what the runner's own history rows do. Inside the file's transaction, it commits with it.
+    Not DISCARD ALL: that would also let go of the runner's advisory lock."""
+    conn.execute("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL")
+
+
 def describe(url: str) -> str:
     """A database in words, never with its password: `database eventreg on host db:5432 as app`."""
 

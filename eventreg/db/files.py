@@ -30,10 +30,18 @@ class SqlFile:
     path: Path
 
     def text(self) -> str:
-        return normalise(self.path.read_text(encoding="utf-8-sig"))
+        return normalise(self._read())
 
     def checksum(self) -> str:
-        return checksum(self.path.read_text(encoding="utf-8-sig"))
+        return checksum(self._read())
+
+    def _read(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{self.path} is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}): save it as UTF-8"
+            ) from None
 
     def header(self, key: str) -> str | None:
         """A `-- key: value` line among the leading comment lines."""
@@ -57,46 +65,17 @@ def discover(directory: Path) -> list[SqlFile]:
     """The `NNNN_name.sql` files of a folder in version order; other files are ignored."""
     if not directory.is_dir():
         raise InvalidInput(f"no such folder: {directory}")
-    found: dict[str, SqlFile] = {}
+    found: dict[int, SqlFile] = {}
     for path in sorted(directory.iterdir()):
         match = FILE_PATTERN.match(path.name)
         if not match or not path.is_file():
             continue
         version = match.group(1)
-        if version in found:
-            raise InvalidInput(f"two files share version {version}: {found[version].name}, {path.name}")
-        found[version] = SqlFile(version=version, name=path.name, path=path)
-    return sorted(found.values(), key=lambda f: int(f.version))
-
-
-@dataclass(frozen=True)
-class Statement:
-    line: int  # where the statement starts in the file, from 1
-    text: str
-
-
-def split_statements(sql: str) -> list[Statement]:
-    """Split a no-transaction file on lines that end with `;` (no dollar-quoted bodies)."""
-    statements: list[Statement] = []
-    current: list[str] = []
-    start = 1
-    for number, line in enumerate(sql.splitlines(), start=1):
-        if not current:
-            start = number
-        current.append(line)
-        if line.rstrip().endswith(";"):
-            statements += _statement(start, current)
-            current = []
-    statements += _statement(start, current)
-    return statements
-
-
-def _statement(start: int, lines: list[str]) -> list[Statement]:
-    """The statement of these lines, starting at its first line of code; none if all comments."""
-    for offset, line in enumerate(lines):
-        if line.strip() and not line.strip().startswith("--"):
-            return [Statement(start + offset, "\n".join(lines[offset:]).strip())]
-    return []
+        number = int(version)  # 0012 and 00012 are one version
+        if number in found:
+            raise InvalidInput(f"two files share version {number}: {found[number].name}, {path.name}")
+        found[number] = SqlFile(version=version, name=path.name, path=path)
+    return [found[number] for number in sorted(found)]
 
 
 def line_at(text: str, position: int) -> int:

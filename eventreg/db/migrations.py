@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eventreg.db import migration_history as history
+from eventreg.db import sqltext
 from eventreg.db.apply import MigrationFailed, run_file
 from eventreg.db.connection import connect
 from eventreg.db.files import SqlFile, discover, os_user, version_number
@@ -154,12 +155,19 @@ class MigrationRunner:
                 raise NotFound(f"no migration with version {to} in {self.up_dir}")
             pending = [f for f in pending if int(f.version) <= target]
         newest = max((int(v) for v in applied), default=0)
+        if to is not None and not pending and version_number(to) < newest:
+            raise DomainError(
+                f"--to {to} is older than the newest applied migration ({newest:04d}): migrate only goes "
+                f"forward (`eventreg db rollback --to {version_number(to)}` goes back); nothing was run"
+            )
         late = [f.name for f in pending if int(f.version) < newest]
         if late and not allow_out_of_order:
             raise DomainError(
                 f"pending migration older than the newest applied one: {', '.join(late)} "
                 "(pass --allow-out-of-order to apply it anyway); nothing was run"
             )
+        for file in pending:
+            sqltext.check_runnable(file.name, file.text())
         return pending
 
     def migrate(
@@ -254,6 +262,8 @@ class MigrationRunner:
         if missing:
             raise DomainError(f"no down file for {', '.join(missing)} in {self.down_dir}; nothing was rolled back")
         files = [downs[r["version"]] for r in rows]
+        for file in files:
+            sqltext.check_runnable(file.name, file.text())
         return RollbackPlan(files, {f.name: losses(conn, f.text()) for f in files})
 
     # -- the local log -----------------------------------------------------------------

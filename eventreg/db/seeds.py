@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from eventreg.db import seed_rows
-from eventreg.db.connection import connect, first_line
+from eventreg.db import seed_rows, sqltext
+from eventreg.db.connection import connect, first_line, reset_session
 from eventreg.db.doctor import violations
 from eventreg.db.files import SqlFile, discover, os_user
 from eventreg.db.lock import locked_session
@@ -160,6 +160,8 @@ class SeedRunner:
             todo = [f for f in self._select(only) if f.name not in applied]
             if not todo:
                 return []
+            for file in todo:
+                sqltext.check_runnable(file.name, file.text())
             self._require_dependencies(conn, todo, files, applied)
             done = self._seed(conn, todo)
             for file, rows in done:
@@ -200,6 +202,7 @@ class SeedRunner:
             targets.append(target)
         before = [seed_rows.snapshot(conn, t, slot * 100 + i) for i, t in enumerate(targets)]
         conn.execute(file.text())
+        reset_session(conn)
         conn.execute(
             "INSERT INTO seed_history (name, batch_id, checksum, row_count, table_oid, rows_recorded)"
             " VALUES (%s, %s, %s, 0, %s, true)",

@@ -1,0 +1,107 @@
+"""What the migration and seed runners refuse to run, and what one file may not do to the next.
+
+A file that commits on its own would break the promise that it commits with its history
+row or not at all; a file that sets the session's search_path would decide where the next
+file's tables land. Each is planted in a real database here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventreg.db.migrations import MigrationRunner
+from eventreg.db.seeds import SeedRunner
+from eventreg.errors import DomainError, InvalidInput
+from tests.db.fixtures import NEXT, SHIPPED, applied_versions, scalar, write
+
+AFTER = f"{int(NEXT) + 1:04d}"
+
+
+def runner(url: str, directory: Path, tmp_path: Path, **kwargs: Any) -> MigrationRunner:
+    return MigrationRunner(url, directory, tmp_path / "migration.history.json", **kwargs)
+
+
+def test_a_file_that_commits_on_its_own_is_refused_before_anything_runs(bare_db, migrations, tmp_path):
+    write(migrations / "up" / f"{NEXT}_first.sql", "CREATE TABLE t_first (id int);\n")
+    write(
+        migrations / "up" / f"{AFTER}_explicit.sql",
+        "BEGIN;\nCREATE TABLE t_a (id int);\nCOMMIT;\nCREATE TABLE t_b (id int);\nSELECT 1/0;\n",
+    )
+    with pytest.raises(InvalidInput, match=rf"{AFTER}_explicit.sql line 1: BEGIN controls the transaction"):
+        runner(bare_db, migrations, tmp_path).migrate()
+    assert applied_versions(bare_db) == SHIPPED  # not even the good file before it ran
+    assert scalar(bare_db, "SELECT to_regclass('t_a') IS NULL AND to_regclass('t_first') IS NULL")
+
+
+def test_a_seed_that_commits_on_its_own_is_refused_and_nothing_is_seeded(bare_db, seeders):
+    users = seeders / "sql" / "0001_users.sql"
+    text = users.read_text()
+    header_end = text.index("INSERT")
+    write(users, text[:header_end] + "BEGIN;\n" + text[header_end:] + "\nCOMMIT;\n")
+    with pytest.raises(InvalidInput, match=r"0001_users.sql line \d+: BEGIN controls the transaction"):
+        SeedRunner(bare_db, seeders).run()
+    assert scalar(bare_db, "SELECT count(*) FROM users") == 0
+    assert scalar(bare_db, "SELECT to_regclass('seed_history') IS NULL OR (SELECT count(*) = 0 FROM seed_history)")
+
+
+def test_what_one_file_sets_for_the_session_does_not_reach_the_next(bare_db, migrations, tmp_path):
+    write(
+        migrations / "up" / f"{NEXT}_reporting.sql",
+        "CREATE SCHEMA reporting;\nSET search_path = reporting, public;\n"
+        "SET session_replication_role = replica;\nCREATE TABLE daily_signups (day date);\n",
+    )
+    write(migrations / "up" / f"{AFTER}_tags.sql", "CREATE TABLE event_tags (tag text);\n")
+    runner(bare_db, migrations, tmp_path).migrate()
+    assert scalar(bare_db, "SELECT to_regclass('reporting.daily_signups')::text") == "reporting.daily_signups"
+    assert scalar(bare_db, "SELECT to_regclass('public.event_tags')::text") == "event_tags"
+    assert applied_versions(bare_db)[-2:] == [NEXT, AFTER]  # the history rows went where they belong
+
+
+def test_versions_that_differ_only_in_zeros_are_one_version_and_refused(bare_db, migrations, tmp_path):
+    write(migrations / "up" / f"{NEXT}_a.sql", "CREATE TABLE dup_a (id int);\n")
+    write(migrations / "up" / f"0{NEXT}_b.sql", "CREATE TABLE dup_b (id int);\n")
+    with pytest.raises(InvalidInput, match=rf"two files share version {int(NEXT)}"):
+        runner(bare_db, migrations, tmp_path).migrate()
+    assert applied_versions(bare_db) == SHIPPED
+
+
+def test_a_file_that_is_not_utf8_is_named_not_a_crash(bare_db, migrations, tmp_path):
+    (migrations / "up" / f"{NEXT}_latin1.sql").write_bytes("-- café\nSELECT 1;\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match=rf"{NEXT}_latin1.sql is not UTF-8 \(byte 0xe9"):
+        runner(bare_db, migrations, tmp_path).migrate()
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        runner(bare_db, migrations, tmp_path).status()
+
+
+def test_migrate_to_a_version_older_than_the_newest_applied_says_so(bare_db, migrations, tmp_path):
+    with pytest.raises(DomainError, match=r"--to 2 is older than the newest applied migration .* rollback --to 2"):
+        runner(bare_db, migrations, tmp_path).migrate(to="2")
+    assert applied_versions(bare_db) == SHIPPED
+
+
+def test_a_down_file_with_no_statement_is_refused_and_nothing_is_rolled_back(bare_db, migrations, tmp_path):
+    write(migrations / "up" / f"{NEXT}_tags.sql", "CREATE TABLE tags (tag text);\n")
+    write(migrations / "down" / f"{NEXT}_tags.sql", f"-- {NEXT}_tags.sql: undo it\n")
+    run = runner(bare_db, migrations, tmp_path)
+    run.migrate()
+    with pytest.raises(InvalidInput, match=rf"{NEXT}_tags.sql has no SQL statement"):
+        run.rollback(steps=1)
+    assert applied_versions(bare_db)[-1] == NEXT
+    assert scalar(bare_db, "SELECT to_regclass('tags')::text") == "tags"
+
+
+def test_a_no_transaction_file_with_a_do_block_and_two_statements_on_a_line_runs(bare_db, migrations, tmp_path):
+    write(
+        migrations / "up" / f"{NEXT}_concurrently.sql",
+        "-- eventreg:no-transaction\n"
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'x') THEN PERFORM 1; END IF; END $$;\n"
+        "CREATE INDEX CONCURRENTLY users_name_idx ON users (name); CREATE INDEX CONCURRENTLY users_created_idx"
+        " ON users (created_at);\n",
+    )
+    runner(bare_db, migrations, tmp_path).migrate()
+    assert applied_versions(bare_db)[-1] == NEXT
+    assert (
+        scalar(bare_db, "SELECT count(*) FROM pg_class WHERE relname IN ('users_name_idx', 'users_created_idx')") == 2
+    )
