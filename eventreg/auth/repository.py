@@ -8,8 +8,20 @@ from typing import Any
 Conn = Any
 
 
-def insert_session(conn: Conn, jti: str, user_id: int, expires_at: datetime) -> None:
-    conn.execute("INSERT INTO sessions (jti, user_id, expires_at) VALUES (%s, %s, %s)", (jti, user_id, expires_at))
+def insert_session(conn: Conn, jti: str, user_id: int, expires_at: datetime, password_hash: str) -> bool:
+    """A session for a user whose password is still the one just checked and who is still
+    active; False when either changed meanwhile (bcrypt takes a while).
+
+    FOR SHARE holds the user row until this transaction ends, so a password change,
+    reset or deactivation either comes first (this statement then waits for it and finds
+    the row changed) or waits for this session to exist, and its revoke_all, a later
+    statement, ends it."""
+    cur = conn.execute(
+        "INSERT INTO sessions (jti, user_id, expires_at)"
+        " SELECT %s, u.id, %s FROM users u WHERE u.id = %s AND u.password_hash = %s AND u.is_active FOR SHARE",
+        (jti, expires_at, user_id, password_hash),
+    )
+    return bool(cur.rowcount)
 
 
 def session_with_user(conn: Conn, jti: str) -> dict[str, Any] | None:
@@ -29,7 +41,12 @@ def revoke_session(conn: Conn, jti: str) -> int:
 
 
 def revoke_all(conn: Conn, user_id: int, keep_jti: str | None = None) -> int:
-    """End every live session of a user, except `keep_jti`; returns how many ended."""
+    """End every live session of a user, except `keep_jti`; returns how many ended.
+
+    First the user row is locked (FOR UPDATE; a no-op when the caller changed it already):
+    a sign-in that is inserting its session holds the row FOR SHARE, so this waits for that
+    session to be committed, and the UPDATE, a later statement with a later snapshot, sees it."""
+    conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,))
     cur = conn.execute(
         "UPDATE sessions SET revoked_at = clock_timestamp()"
         " WHERE user_id = %s AND revoked_at IS NULL AND expires_at > clock_timestamp()"

@@ -92,11 +92,16 @@ def login(uow: UnitOfWork, settings: Settings, email: str, password: str, client
     found = users_repo.with_password_hash(uow.conn, email)
     user, hashed = found if found else (None, None)
     matches = passwords.verify(password, hashed, settings.bcrypt_rounds)
-    if user is None or not matches or not user.is_active:
+    if user is None or hashed is None or not matches or not user.is_active:
         raise NotLoggedIn(BAD_LOGIN)
+    # The attempt rows before the user row, in the order a password change takes them, so
+    # the two never wait for each other in a circle; all undone if the insert finds no row.
     repo.clear_attempts(uow.conn, email.lower(), ("login",))
     _refund_client(uow, client)
-    return _open_session(uow, settings, user)
+    token, claims = tokens.issue(settings.secret(), user.id, user.role, settings.token_hours)
+    if not repo.insert_session(uow.conn, claims["jti"], user.id, claims["exp"], hashed):
+        raise NotLoggedIn(BAD_LOGIN)  # the password changed, or the account was deactivated, meanwhile
+    return Login(token=token, expires_at=claims["exp"], user=user)
 
 
 def _refund_client(uow: UnitOfWork, client: str | None) -> None:
@@ -104,12 +109,6 @@ def _refund_client(uow: UnitOfWork, client: str | None) -> None:
     guessing, so people signing in behind one NAT or proxy do not use it up."""
     if client is not None:
         repo.refund_attempt(uow.conn, "client", client[:320])
-
-
-def _open_session(uow: UnitOfWork, settings: Settings, user: User) -> Login:
-    token, claims = tokens.issue(settings.secret(), user.id, user.role, settings.token_hours)
-    repo.insert_session(uow.conn, claims["jti"], user.id, claims["exp"])
-    return Login(token=token, expires_at=claims["exp"], user=user)
 
 
 def revoke_token(uow: UnitOfWork, settings: Settings, token: str) -> None:
@@ -284,9 +283,9 @@ def reset_with_code(
 
 
 def _set_password_after_reset(uow: UnitOfWork, settings: Settings, user: User, new: str, by: str) -> None:
+    repo.clear_attempts(uow.conn, user.email.lower(), ACCOUNT_PATHS)  # before the user row, as sign-in does
     users_repo.set_password_hash(uow.conn, user.id, passwords.hash_secret(new, settings.bcrypt_rounds))
     repo.revoke_all(uow.conn, user.id)
-    repo.clear_attempts(uow.conn, user.email.lower(), ACCOUNT_PATHS)
     audit.record(uow.conn, "user.password_reset", user.id, subject_user_id=user.id, details={"by": by})
 
 
