@@ -8,6 +8,13 @@ events, users or the audit log. `db grant ROLE` records the role, and every
 `db migrate` that applies a file grants again to each recorded role, so tables
 made by later migrations are covered (a test checks that every table of the
 schema is either in APP_GRANTS or in TOOLING_TABLES).
+
+`db grant` refuses (DomainError, exit 1), before changing anything, a role that
+would not be restricted by the grants or that the grants would lock out: the role
+the command is connected as, a superuser, a role with BYPASSRLS, and a role that
+owns (or is a member of a role that owns) the schema or anything in it. The grant's
+`REVOKE ALL` would otherwise strip the owner of its own privileges. `db migrate`
+skips such a role if an older eventreg recorded it.
 """
 
 from __future__ import annotations
@@ -98,6 +105,12 @@ def grant_app_role(conn: Any, role: str) -> list[str]:
         raise DomainError("the database has no eventreg tables yet: run `eventreg db migrate` first")
     require_owner(conn, "db grant")
     _require_owned(conn)
+    reason = unsafe_reason(conn, role)
+    if reason is not None:
+        raise DomainError(
+            f"refusing to grant the application privileges to {role}: it {reason}; "
+            "the application role must be a separate role that owns nothing (CREATE ROLE eventreg_app LOGIN ...)"
+        )
     warnings: list[str] = []
     conn.add_notice_handler(lambda diag: warnings.append(diag.message_primary or ""))
     with conn.transaction():
@@ -117,19 +130,88 @@ def grant_app_role(conn: Any, role: str) -> list[str]:
 
 
 def regrant(conn: Any) -> list[str]:
-    """Grant again to every recorded application role (after migrations made new tables)."""
+    """Grant again to every recorded application role (after migrations made new tables).
+
+    A recorded role that `db grant` now refuses (an older eventreg recorded the owner,
+    say) is skipped: its REVOKE ALL would lock the owner out. See `unsafe_recorded_roles`."""
+    granted = []
+    for role in recorded_roles(conn):
+        if unsafe_reason(conn, role) is None:
+            with conn.transaction():
+                _grant(conn, role)
+            granted.append(role)
+    return granted
+
+
+def recorded_roles(conn: Any) -> list[str]:
+    """The roles `db grant` recorded that still exist."""
     if conn.execute("SELECT to_regclass('eventreg_app_roles') IS NULL AS none").fetchone()["none"]:
         return []
-    roles = [
-        r["role"]
-        for r in conn.execute(
-            "SELECT a.role FROM eventreg_app_roles a JOIN pg_roles r ON r.rolname = a.role ORDER BY a.role"
-        ).fetchall()
-    ]
-    for role in roles:
-        with conn.transaction():
-            _grant(conn, role)
-    return roles
+    rows = conn.execute(
+        "SELECT a.role FROM eventreg_app_roles a JOIN pg_roles r ON r.rolname = a.role ORDER BY a.role"
+    ).fetchall()
+    return [r["role"] for r in rows]
+
+
+def unsafe_recorded_roles(conn: Any) -> dict[str, str]:
+    """Recorded roles that `db grant` would refuse now (and `db migrate` skips) -> why."""
+    found = {role: unsafe_reason(conn, role) for role in recorded_roles(conn)}
+    return {role: reason for role, reason in found.items() if reason is not None}
+
+
+def unsafe_reason(conn: Any, role: str) -> str | None:
+    """Why `role` must not be the application role (completing "it ..."), or None when it may be."""
+    row = conn.execute(
+        "SELECT rolname IN (current_user, session_user) AS me, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s",
+        (role,),
+    ).fetchone()
+    if row is None:
+        return None
+    if row["me"]:
+        return "is the role this command is connected as"
+    if row["rolsuper"]:
+        return "is a superuser, which no grant restricts"
+    if row["rolbypassrls"]:
+        return "has BYPASSRLS, which row-level security does not restrict"
+    return _ownership_reason(conn, role)
+
+
+# For a role: the first owner (itself first) among the owners of everything in the current
+# schema (the schema, its tables, views and sequences, its functions, the triggers' too) that
+# the role is a MEMBER of, and one thing it owns (a table if any). MEMBER, not USAGE: a member
+# without INHERIT still reaches the owner's rights by SET ROLE.
+OWNER_OF_ROLE = """
+WITH owned AS (
+    SELECT n.nspowner AS owner, 'schema ' || n.nspname AS object, 1 AS shown
+      FROM pg_namespace n WHERE n.nspname = current_schema()
+    UNION ALL
+    SELECT c.relowner, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'view '
+                       ELSE 'table ' END || c.relname, CASE WHEN c.relkind IN ('r', 'p') THEN 0 ELSE 2 END
+      FROM pg_class c
+     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    UNION ALL
+    SELECT p.proowner, 'function ' || p.proname, 3
+      FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
+)
+SELECT o.owner::regrole::text AS owner, o.owner = r.oid AS own, count(*) AS many,
+       (array_agg(o.object ORDER BY o.shown, o.object))[1] AS first
+  FROM owned o, pg_roles r
+ WHERE r.rolname = %s AND pg_has_role(r.oid, o.owner, 'MEMBER')
+ GROUP BY o.owner, r.oid
+ ORDER BY o.owner = r.oid DESC, o.owner::regrole::text
+ LIMIT 1
+"""
+
+
+def _ownership_reason(conn: Any, role: str) -> str | None:
+    """`role` owns something of the schema, or is a member of a role that does."""
+    row = conn.execute(OWNER_OF_ROLE, (role,)).fetchone()
+    if row is None:
+        return None
+    what = row["first"] + (f" and {row['many'] - 1} more" if row["many"] > 1 else "")
+    if row["own"]:
+        return f"owns {what}"
+    return f"is a member of {row['owner']}, which owns {what}"
 
 
 def _grant(conn: Any, role: str) -> list[str]:

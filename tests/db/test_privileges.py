@@ -45,9 +45,13 @@ def may(url: str, role: str, table: str, privilege: str) -> bool:
     return bool(scalar(url, "SELECT has_table_privilege(%s, %s, %s)", (role, table, privilege)))
 
 
-def test_every_table_of_the_schema_has_a_decision_about_the_app_role(bare_db, owner):
+def test_every_table_of_the_schema_has_a_decision_about_the_app_role(bare_db, owner, admin_url):
     SeedRunner(bare_db, support.SEEDERS).run()
-    privileges.grant_app_role(owner, "postgres")  # creates the roles table too
+    roles = make_role(admin_url, bare_db)
+    try:
+        privileges.grant_app_role(owner, next(roles)[0])  # creates the roles table too
+    finally:
+        next(roles, None)
     tables = {
         r["relname"]
         for r in owner.execute(
