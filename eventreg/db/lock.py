@@ -44,10 +44,13 @@ def _try_lock(conn: Any) -> bool:
 
 
 def holder(conn: Any) -> dict[str, Any] | None:
-    """The session holding the tooling lock (pid, application_name, backend_start, query), if any."""
+    """The session holding the tooling lock, if any: pid, application_name, backend_start, state, query,
+    and operation: what eventreg run holds it ("migrate", "rollback", "repair", "seed", "seed undo"),
+    read from the application_name `locked_session` gives it; None for a session that is not one."""
     row = conn.execute(
         """
-        SELECT a.pid, a.application_name, a.backend_start, a.state, left(a.query, 200) AS query
+        SELECT a.pid, a.application_name, a.backend_start, a.state, left(a.query, 200) AS query,
+               substring(a.application_name FROM '^eventreg (.+) since [^ ]+$') AS operation
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
                SELECT oid FROM pg_database WHERE datname = current_database())
