@@ -111,7 +111,7 @@ class LocalApi:
 
     def sign_up(self, email: str, name: str, password: str, answers: list[tuple[int, str]]) -> User:
         with self._work() as uow:
-            return auth.sign_up(uow, self.settings, email, name, password, answers)
+            return auth.sign_up(uow, self.settings, email, name, password, answers, self._client)
 
     def login(self, email: str, password: str) -> Login:
         previous = self._token()

@@ -95,7 +95,7 @@ def blocked_until(conn: Conn, subject: str, limit: int, window: timedelta) -> da
     """When the latest block on any sign-in path of this subject ends, or None."""
     row = conn.execute(
         "SELECT max(window_started_at + %(window)s) AS until FROM auth_throttle"
-        " WHERE subject = %(subject)s AND path <> 'client' AND attempts >= %(limit)s"
+        " WHERE subject = %(subject)s AND path NOT IN ('client', 'signup') AND attempts >= %(limit)s"
         " AND window_started_at + %(window)s > clock_timestamp()",
         {"subject": subject, "limit": limit, "window": window},
     ).fetchone()

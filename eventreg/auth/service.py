@@ -17,6 +17,7 @@ import hmac
 import math
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import psycopg
 
@@ -34,6 +35,7 @@ from eventreg.views import Login, Question, ResetCode, SessionInfo, User
 
 MAX_ATTEMPTS = 5  # per path and address in one window
 MAX_CLIENT_ATTEMPTS = 30  # per client address (the server), whatever the addresses tried
+MAX_SIGNUPS_PER_CLIENT = 100  # accounts made from one client address (the server) in one window
 WINDOW = timedelta(minutes=15)
 QUESTIONS = 2  # everyone answers exactly two catalogue questions
 RESET_CODE_HOURS = 24
@@ -73,16 +75,22 @@ def _count_attempt(uow: UnitOfWork, settings: Settings, path: str, email: str, c
     secret is checked, so that N attempts sent at once are N counted attempts."""
     repo.forget_old_attempts(uow.conn, WINDOW)
     attempts, window_ends = repo.count_attempt(uow.conn, path, email.lower(), WINDOW)
-    over = attempts > MAX_ATTEMPTS
+    account_over = attempts > MAX_ATTEMPTS
+    client_over = False
     if client is not None:
         client_attempts, client_ends = repo.count_attempt(uow.conn, "client", client[:320], WINDOW)
         if client_attempts > MAX_CLIENT_ATTEMPTS:
-            over, window_ends = True, max(window_ends, client_ends)
+            client_over, window_ends = True, max(window_ends, client_ends)
     uow.commit()  # the count stands whatever happens next
-    if over:
-        passwords.verify("-", None, settings.bcrypt_rounds)  # the same bcrypt work as a real check
-        wait = max(1, math.ceil((window_ends - datetime.now(UTC)).total_seconds()))
-        raise TooManyAttempts(f"too many attempts: try again after {utc(window_ends)}", retry_after=wait)
+    if account_over:  # as slow as a real check, so a held account is timed like any other
+        passwords.verify("-", None, settings.bcrypt_rounds)
+    if account_over or client_over:  # an address over its own limit learns nothing of accounts: no bcrypt
+        _too_many(window_ends)
+
+
+def _too_many(window_ends: datetime) -> NoReturn:
+    wait = max(1, math.ceil((window_ends - datetime.now(UTC)).total_seconds()))
+    raise TooManyAttempts(f"too many attempts: try again after {utc(window_ends)}", retry_after=wait)
 
 
 def login(uow: UnitOfWork, settings: Settings, email: str, password: str, client: str | None = None) -> Login:
@@ -136,25 +144,48 @@ def catalogue(uow: UnitOfWork) -> list[Question]:
     return users_repo.catalogue(uow.conn)
 
 
-def clean_questions(uow: UnitOfWork, settings: Settings, pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Exactly two different catalogue questions with their answers; returns (key, answer hash)."""
+def check_questions(uow: UnitOfWork, pairs: list[tuple[int, str]]) -> None:
+    """Exactly two different catalogue questions, each with an answer."""
     keys = {q.key for q in users_repo.catalogue(uow.conn)}
     if len(pairs) != QUESTIONS:
         raise InvalidInput(f"choose exactly {QUESTIONS} security questions (see: eventreg auth questions)")
     if len({key for key, _ in pairs}) != QUESTIONS:
         raise InvalidInput("choose two different security questions")
-    for key, _ in pairs:
+    for key, answer in pairs:
         if key not in keys:
             raise InvalidInput(f"there is no security question {key} (see: eventreg auth questions)")
+        passwords.check_answer(answer)
+
+
+def clean_questions(uow: UnitOfWork, settings: Settings, pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The checked questions with their answers hashed: (key, answer hash)."""
+    check_questions(uow, pairs)
     return [
         (key, passwords.hash_secret(passwords.check_answer(answer), settings.bcrypt_rounds)) for key, answer in pairs
     ]
 
 
 def sign_up(
-    uow: UnitOfWork, settings: Settings, email: str, name: str, password: str, pairs: list[tuple[int, str]]
+    uow: UnitOfWork,
+    settings: Settings,
+    email: str,
+    name: str,
+    password: str,
+    pairs: list[tuple[int, str]],
+    client: str | None = None,
 ) -> User:
+    # Everything that costs nothing first: bcrypt (three hashes here) runs only for a
+    # sign-up that will succeed, and an address gets MAX_SIGNUPS_PER_CLIENT of those a window.
     passwords.check_new_password(password)
+    email, name = users.clean_email(email), users.clean_name(name)
+    check_questions(uow, pairs)
+    if client is not None:
+        signups, window_ends = repo.count_attempt(uow.conn, "signup", client[:320], WINDOW)
+        uow.commit()  # counted even if what follows fails
+        if signups > MAX_SIGNUPS_PER_CLIENT:
+            _too_many(window_ends)
+    if users_repo.by_email(uow.conn, email) is not None:  # the unique index decides a race below
+        raise DomainError(f"an account with the email {email} already exists")
     hashed = clean_questions(uow, settings, pairs)
     user = users.create(uow, email, name, STUDENT, passwords.hash_secret(password, settings.bcrypt_rounds))
     users_repo.replace_questions(uow.conn, user.id, hashed)

@@ -441,6 +441,35 @@ def test_logins_from_one_client_over_the_limit_get_429_with_retry_after(server):
     assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
 
 
+def test_sign_ups_hash_nothing_until_they_can_succeed_and_one_address_gets_a_bounded_number(server, conn, monkeypatch):
+    """Anyone may sign up, and a sign-up costs three bcrypt hashes: a request that will fail
+    (a bad question, a taken address) costs none, and an address over its window's budget
+    gets 429 before any hashing."""
+    from eventreg import passwords
+    from eventreg.auth.service import MAX_SIGNUPS_PER_CLIENT
+
+    hashed: list[int] = []
+    real = passwords.hash_secret
+    monkeypatch.setattr(passwords, "hash_secret", lambda *a, **k: hashed.append(1) or real(*a, **k))
+    answers = [{"key": 1, "answer": "Blue"}, {"key": 2, "answer": "Rex"}]
+
+    def sign_up(email: str, keys: tuple[int, int] = (1, 2)) -> httpx.Response:
+        chosen = [{"key": k, "answer": a["answer"]} for k, a in zip(keys, answers, strict=True)]
+        body = {"email": email, "name": "New Student", "password": PASSWORD, "answers": chosen}
+        return httpx.post(f"{server}/auth/signup", json=body)
+
+    assert_problem(sign_up("fresh@example.edu", keys=(1, 999)), 422, "invalid-input")
+    assert_problem(sign_up("student@example.edu"), 409, "refused")
+    assert hashed == []
+    assert sign_up("fresh@example.edu").status_code == 201 and len(hashed) == 3
+    conn.execute("UPDATE auth_throttle SET attempts = %s WHERE path = 'signup'", (MAX_SIGNUPS_PER_CLIENT,))
+    response = sign_up("another@example.edu")
+    assert_problem(response, 429, "denied")
+    assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
+    assert len(hashed) == 3 and conn.execute("SELECT count(*) AS n FROM users WHERE email = 'another@example.edu'")\
+        .fetchone()["n"] == 0  # fmt: skip
+
+
 # -- concurrency ------------------------------------------------------------------------------------------
 
 
