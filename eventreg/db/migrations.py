@@ -98,7 +98,7 @@ class MigrationRunner:
             file, row, failure = files.get(version), applied.get(version), failures.get(version)
             name = file.name if file else (row or {}).get("name") or (failure.name if failure else version)
             if failure is not None:
-                running = busy is not None and failure.failed_at is None
+                running = busy is not None and failure.failed_at is None and busy["operation"] == failure.operation
                 at, checksum = (row["applied_at"], row["checksum"]) if row else (None, None)
                 detail = failure.describe(running_as=busy["pid"] if running and busy else None)
                 states.append(MigrationState(version, name, "running" if running else "failed", at, checksum, detail))

@@ -35,11 +35,6 @@ def test_a_migrate_waiting_on_a_seed_names_the_seed(empty_db, migrations, tmp_pa
     assert "migrate" not in str(refused.value).split("gave up")[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MigrationRunner.status (eventreg/db/migrations.py) takes any lock holder for the interrupted file's run;"
-    " it should compare holder()['operation'] with the failure's operation. Remove this marker with that fix.",
-)
 def test_status_does_not_call_an_interrupted_migration_running_while_a_seed_holds_the_lock(
     empty_db, migrations, tmp_path
 ):
