@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,15 @@ from psycopg.conninfo import conninfo_to_dict
 from eventreg import private
 
 LOG_NAME = "migration.history.json"
+
+# What `replay` reads of each operation; entries of other operations (a failed run, or
+# one a newer eventreg writes) are kept as they are and need only an operation.
+REPLAYED_FIELDS: dict[str, tuple[str, ...]] = {
+    "migrate": ("version", "checksum"),
+    "rollback": ("version",),
+    "repair": ("version",),
+}
+VERSION = re.compile(r"[0-9]{1,18}")
 
 
 class DamagedLog(Exception):
@@ -49,7 +59,8 @@ def database_label(url: str) -> str:
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
-    """The entries; DamagedLog when the file is there but not a JSON list of objects."""
+    """The entries; DamagedLog when the file is there but not a JSON list of entries
+    that `replay` can read (see entry_problem)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -62,7 +73,35 @@ def read_log(path: Path) -> list[dict[str, Any]]:
         raise DamagedLog(path, f"not JSON ({exc})") from None
     if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
         raise DamagedLog(path, "not a list of entries")
+    for number, entry in enumerate(data, 1):
+        problem = entry_problem(entry)
+        if problem is not None:
+            raise DamagedLog(path, f"entry {number} {problem}")
     return data
+
+
+def entry_problem(entry: dict[str, Any]) -> str | None:
+    """Why `replay` could not use this entry (a field missing or of the wrong kind), or None."""
+    operation = entry.get("operation")
+    if not isinstance(operation, str):
+        return "has no operation"
+    if operation == "baseline":
+        applied = entry.get("applied")
+        if not isinstance(applied, dict) or not all(_is_version(v) and isinstance(c, str) for v, c in applied.items()):
+            return "(baseline) has no valid `applied` (version -> checksum)"
+        return None
+    wanted = REPLAYED_FIELDS.get(operation, ())
+    if operation == "repair" and entry.get("action") == "checksum":
+        wanted += ("checksum",)
+    for key in wanted:
+        value = entry.get(key)
+        if not (_is_version(value) if key == "version" else isinstance(value, str)):
+            return f"({operation}) has no valid {key}"
+    return None
+
+
+def _is_version(value: Any) -> bool:
+    return isinstance(value, str) and VERSION.fullmatch(value) is not None
 
 
 def set_aside(path: Path) -> tuple[Path, str] | None:
@@ -106,7 +145,9 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 def replay(entries: list[dict[str, Any]], database: str) -> dict[str, str] | None:
-    """What the log says is applied to `database` (version -> checksum); None if it never saw it."""
+    """What the log says is applied to `database` (version -> checksum); None if it never saw it.
+
+    `entries` as read_log returns them: each has the fields read here (entry_problem)."""
     applied: dict[str, str] = {}
     seen = False
     for entry in entries:
