@@ -334,11 +334,16 @@ def test_readyz_says_a_database_was_never_migrated(env, admin_url):
         support.drop_database(admin_url, name)
 
 
-def test_readyz_says_the_database_is_unreachable_without_its_password(env):
-    url = "host=127.0.0.1 port=1 dbname=nowhere user=app password=hunter2secret connect_timeout=2"
+def test_readyz_says_the_database_is_unreachable_and_nothing_about_where_it_is(env, caplog):
+    caplog.set_level(logging.INFO, logger="eventreg.server")
+    url = "host=127.0.0.1 port=1 dbname=nowhere user=app_role password=hunter2secret connect_timeout=2"
     with running(create_app(load_settings(), url)) as base:
         doc = assert_problem(httpx.get(f"{base}/readyz"), 503, "unavailable")
-    assert "unreachable" in doc["detail"] and "hunter2secret" not in doc["detail"]
+    assert "unreachable" in doc["detail"]
+    for secret in ("hunter2secret", "app_role", "nowhere", "127.0.0.1", "port"):
+        assert secret not in doc["detail"], secret
+    reasons = [r.getMessage() for r in caplog.records if r.getMessage().startswith("readyz:")]
+    assert reasons and "nowhere" in reasons[0] and "hunter2secret" not in reasons[0]  # the operator's log says
 
 
 def test_probes_that_arrive_together_share_one_readiness_check(env, db, monkeypatch):

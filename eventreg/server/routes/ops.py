@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -19,6 +20,7 @@ from eventreg.server.deps import served
 from eventreg.server.docs import SWAGGER_UI_PARAMETERS, as_openapi_30
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("eventreg.server")
 
 DOCS_ASSETS = "/docs/assets"
 
@@ -34,7 +36,9 @@ def not_ready(settings: Settings, database_url: str) -> str | None:
     try:
         states = runner.status()
     except EventregError as exc:
-        return f"the database is unreachable: {exc.message}"
+        # Anyone may ask: the answer names no host, port, role or database; the log does.
+        log.warning("readyz: %s", exc.message)
+        return "the database is unreachable (the server's log says why)"
     if not any(s.state != "pending" for s in states):
         return "the database was never migrated: run eventreg db migrate"
     pending = [s for s in states if s.state == "pending"]
