@@ -40,6 +40,27 @@ EMAIL = re.compile(
 MAX_EMAIL = 254
 
 
+# Beyond UNSAFE, what shows nothing and so lets one name pass for another: every other
+# format character (Unicode category Cf: Arabic number signs, musical and shorthand format
+# controls...) except the joiners scripts and emoji need, the combining grapheme joiner,
+# and the Hangul fillers, which are letters that draw nothing.
+_JOINERS = "\u200c\u200d"
+_BLANK_LETTERS = "\u034f\u115f\u1160\u3164\uffa0"
+
+
+def _unsafe(text: str, pattern: re.Pattern[str]) -> str | None:
+    """The first character of `text` that input refuses, or None."""
+    bad = pattern.search(text)
+    if bad:
+        return bad.group()
+    if text.isascii():
+        return None
+    for char in text:
+        if char in _BLANK_LETTERS or (unicodedata.category(char) == "Cf" and char not in _JOINERS):
+            return char
+    return None
+
+
 def _describe(char: str) -> str:
     return f"U+{ord(char):04X}"
 
@@ -47,9 +68,9 @@ def _describe(char: str) -> str:
 def line(value: str, field: str, max_chars: int, *, required: bool = True, collapse: bool = False) -> str:
     """One line of text: NFC, trimmed (inner runs of spaces folded with `collapse`)."""
     text = unicodedata.normalize("NFC", value)
-    bad = UNSAFE.search(text)
+    bad = _unsafe(text, UNSAFE)
     if bad:
-        raise InvalidInput(f"the {field} may not contain control or bidi characters ({_describe(bad.group())})")
+        raise InvalidInput(f"the {field} may not contain control, bidi or invisible characters ({_describe(bad)})")
     text = " ".join(text.split()) if collapse else text.strip()
     if required and not text:
         raise InvalidInput(f"the {field} may not be empty")
@@ -61,9 +82,9 @@ def line(value: str, field: str, max_chars: int, *, required: bool = True, colla
 def block(value: str, field: str, max_chars: int) -> str:
     """Several lines of text (a description): newlines and tabs allowed, nothing else."""
     text = unicodedata.normalize("NFC", value).replace("\r\n", "\n").strip()
-    bad = UNSAFE_IN_BLOCK.search(text)
+    bad = _unsafe(text, UNSAFE_IN_BLOCK)
     if bad:
-        raise InvalidInput(f"the {field} may not contain control or bidi characters ({_describe(bad.group())})")
+        raise InvalidInput(f"the {field} may not contain control, bidi or invisible characters ({_describe(bad)})")
     if len(text) > max_chars:
         raise InvalidInput(f"the {field} may be at most {max_chars} characters")
     return text

@@ -127,13 +127,19 @@ def test_look_alike_emails_and_bidi_names_are_refused(cli: Cli):
     tries = [("аdmin@example.edu", "Mallory"), ("mallory@example.edu", "Admin\u202e"),
              ("mal\u200blory@example.edu", "Mallory"), ("mallory@example.edu", "\x1b[2JMallory"),
              ("mallory@example.edu", "Ad\u200bmin"), ("mallory@example.edu", "Ad\u00admin"),
-             ("mallory@example.edu", "Admin\u2063"), ("mallory@example.edu", "Admin\U000e0041")]  # fmt: skip
+             ("mallory@example.edu", "Admin\u2063"), ("mallory@example.edu", "Admin\U000e0041"),
+             ("mallory@example.edu", "Ad\U0001d173min"), ("mallory@example.edu", "Ad\u034fmin"),
+             ("mallory@example.edu", "Admin\u3164"), ("mallory@example.edu", "\u0600Admin")]  # fmt: skip
     for email, name in tries:
         result = cli("auth", "register", "--email", email, "--name", name, "--question", "1", "--question", "2",
                      "--password-stdin", input="long-enough-password\nblue\nrex\n")  # fmt: skip
         assert result.exit_code == 2, (email, name, result.output)
     # joiners that scripts and emoji need are kept: a Persian name (ZWNJ), a family emoji (ZWJ)
-    for name in ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "Sam \U0001f468\u200d\U0001f469\u200d\U0001f467"):
+    for name in (
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "Sam \U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "Zo\u00eb \u2764\ufe0f",
+    ):
         result = cli("auth", "register", "--email", f"u{len(name)}@example.edu", "--name", name, "--question", "1",
                      "--question", "2", "--password-stdin", input="long-enough-password\nblue\nrex\n")  # fmt: skip
         assert result.exit_code == 0, (name, result.output)
