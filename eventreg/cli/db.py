@@ -463,6 +463,8 @@ def doctor(inv: Invocation, as_json: Json = False, migrations_dir: MigrationsDir
             inv.out.data_line(f"{'ok  ' if result['ok'] else 'FAIL'} {result['rule']} [{result['check']}]")
             for violation in result["violations"]:
                 inv.out.data_line(f"       {violation}")
+            for note in result.get("notes", []):
+                inv.out.data_line(f"       note: {note}")
     if bad:
         raise DomainError(f"{bad} violation(s) found")
     inv.out.message("All invariants hold.")

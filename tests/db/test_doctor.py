@@ -197,6 +197,7 @@ def test_migrations_another_machine_applied_are_a_note_that_does_not_fail(cli, d
     result = cli("db", "doctor")
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.stdout and "All invariants hold." in result.stderr
+    assert "       note: 0006_create_audit_log_table.sql: applied in the database" in result.stdout
     check = log_check(cli)
     assert check["ok"] is True and check["violations"] == []
     assert check["notes"][0].startswith("0006_create_audit_log_table.sql: applied in the database, not in this")
