@@ -53,6 +53,12 @@ def promote_one(conn: Conn, locked: LockedEvent, registration_id: int) -> None:
     )
 
 
+def next_rank(conn: Conn) -> Decimal:
+    """The rank of whoever joins a line next (waitlist_rank_seq, which eventreg_take_place uses)."""
+    row = conn.execute("SELECT nextval('waitlist_rank_seq') AS rank").fetchone()
+    return Decimal(row["rank"])
+
+
 def set_rank(conn: Conn, locked: LockedEvent, registration_id: int, rank: Decimal) -> None:
     conn.execute(
         "UPDATE registrations SET waitlist_rank = %s, updated_at = clock_timestamp() WHERE id = %s AND event_id = %s",

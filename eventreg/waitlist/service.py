@@ -53,8 +53,8 @@ def move(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str, to: int, reason
         return WaitlistChange(locked.event.slug, locked.event.title, user.email, "moved", 1)  # alone in line
     if before is None:
         rank = at - Decimal(1)  # type: ignore[operator]
-    elif at is None:
-        rank = before + Decimal(1)
+    elif at is None:  # last: the rank a newcomer would get now, so the next one lines up behind
+        rank = repo.next_rank(uow.conn)
     else:
         rank = (before + at) / Decimal(2)
     repo.set_rank(uow.conn, locked, registration_id, rank)

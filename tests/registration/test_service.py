@@ -212,6 +212,24 @@ def test_waitlist_move_promote_remove_and_leave(db, conn, work):
     assert doctor_clean(conn)
 
 
+def test_someone_moved_to_the_end_stays_ahead_of_whoever_joins_next(db, conn, work):
+    """A move to the end takes the rank sequence's next value (under the event lock), so the
+    next joiner, who takes the one after, lines up behind, and is told the right position."""
+    boss = staff(conn)
+    event = published_event(db, capacity=1, organiser=boss)
+    a, b, c, d = insert_users(conn, 4)
+    for user in (a, b, c):
+        with work() as uow:
+            registration.register(uow, user, event.slug)
+    with work() as uow:
+        assert waitlist.move(uow, boss, event.slug, b.email, 2).position == 2
+    assert doctor_clean(conn)
+    with work() as uow:
+        assert registration.register(uow, d, event.slug).position == 3
+    assert event_state(conn, event.id)["waitlist"] == [c.id, b.id, d.id]
+    assert doctor_clean(conn)
+
+
 def test_waitlist_pages_count_positions_on_from_the_cursor(db, conn, work):
     boss = staff(conn)
     event = published_event(db, capacity=1, organiser=boss)
