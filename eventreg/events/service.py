@@ -63,12 +63,18 @@ def lock(uow: UnitOfWork, actor: Actor | None, ref: str) -> LockedEvent:
     return locked
 
 
+def manages(uow: UnitOfWork, actor: Actor, event: Event) -> bool:
+    """Whether the actor is one of the event's organisers (staff) or an admin."""
+    if actor.at_least(ADMIN):
+        return True
+    return is_staff(actor) and repo.is_organiser(uow.conn, event.id, actor.id)
+
+
 def require_manager(uow: UnitOfWork, actor: Actor, event: Event, doing: str = "change it") -> None:
     """Only the event's organisers (staff) and admins may change it, or see who is coming."""
     require(actor, STAFF)
-    if actor.at_least(ADMIN) or repo.is_organiser(uow.conn, event.id, actor.id):
-        return
-    raise PermissionDenied(f"only the organisers of {event.title} or an admin may {doing}")
+    if not manages(uow, actor, event):
+        raise PermissionDenied(f"only the organisers of {event.title} or an admin may {doing}")
 
 
 def managed(uow: UnitOfWork, actor: Actor, ref: str, doing: str = "see who registered") -> Event:

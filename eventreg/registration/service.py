@@ -99,7 +99,15 @@ def _give_up(
         whose = "you are" if user_ref is None else f"{email} is"
         where = "on the waitlist of" if only == "waitlisted" else "registered for"
         raise NotFound(f"{whose} not {where} {given.title}")
-    return given, email, users.people(uow, given.promoted)
+    if given.outcome == "started":
+        raise DomainError(f"{given.title} has already started: your seat can no longer be cancelled")
+    if not given.promoted or (user_ref is not None or _manages(uow, actor, str(given.slug))):
+        return given, email, users.people(uow, given.promoted)
+    return given, email, []  # who got the seat is for its organisers, not for whoever gave it up
+
+
+def _manages(uow: UnitOfWork, actor: Actor, slug: str) -> bool:
+    return is_staff(actor) and events.manages(uow, actor, events.visible(uow, actor, slug))
 
 
 def cancel(

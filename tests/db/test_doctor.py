@@ -124,7 +124,7 @@ def failing(result_stdout: str) -> dict[str, list[str]]:
             found[current] = []
         elif line.startswith("ok"):
             current = None
-        elif current:
+        elif current and not line.strip().startswith("note:"):
             found[current].append(line.strip())
     return found
 

@@ -49,18 +49,54 @@ def test_registering_twice_is_refused_by_the_unique_index(db, conn, work):
 
 
 def test_cancel_promotes_the_first_waiting_in_the_same_transaction(db, conn, work):
-    event = published_event(db, capacity=1)
+    boss = staff(conn)
+    event = published_event(db, capacity=1, organiser=boss)
     a, b, c = insert_users(conn, 3)
     for user in (a, b, c):
         with work() as uow:
             registration.register(uow, user, event.slug)
     with work() as uow:
         done = registration.cancel(uow, a, event.slug)
-    assert done.was == "registered" and [p.email for p in done.promoted] == [b.email]
+    assert done.was == "registered" and done.promoted == []  # who got the seat is not a's business
     state = event_state(conn, event.id)
     assert state["registered"] == {b.id} and state["waitlist"] == [c.id]
     with work() as uow:  # after a cancellation one may register again, at the back of the line
         assert registration.register(uow, a, event.slug).position == 2
+    with work() as uow:  # the organiser who frees a seat is told who got it
+        done = registration.cancel(uow, boss, event.slug, b.email, reason="asked to")
+    assert [p.email for p in done.promoted] == [c.email]
+    reasons = conn.execute(
+        "SELECT reason FROM audit_log WHERE event_id = %s AND action = 'promoted' ORDER BY id", (event.id,)
+    ).fetchall()
+    assert [r["reason"] for r in reasons] == ["seat freed by a cancellation", "seat freed by a removal"]
+    assert doctor_clean(conn)
+
+
+def test_once_the_event_has_started_a_seat_stays_with_its_check_in_unless_an_organiser_removes_it(db, conn, work):
+    boss = staff(conn)
+    event = published_event(db, capacity=1, organiser=boss)
+    a, b = insert_users(conn, 2)
+    for user in (a, b):
+        with work() as uow:
+            registration.register(uow, user, event.slug)
+    conn.execute(  # the event began an hour ago and a was checked in
+        "UPDATE events SET starts_at = now() - interval '1 hour', ends_at = now() + interval '1 hour' WHERE id = %s",
+        (event.id,),
+    )
+    conn.execute(
+        "UPDATE registrations SET checked_in_at = now() WHERE event_id = %s AND user_id = %s", (event.id, a.id)
+    )
+    with pytest.raises(DomainError, match="has already started: your seat can no longer be cancelled"), work() as uow:
+        registration.cancel(uow, a, event.slug)
+    held = conn.execute(
+        "SELECT status, checked_in_at IS NOT NULL AS present FROM registrations WHERE event_id = %s AND user_id = %s",
+        (event.id, a.id),
+    ).fetchone()
+    assert held == {"status": "registered", "present": True}
+    with work() as uow:  # leaving the line is still one's own business
+        assert registration.leave_waitlist(uow, b, event.slug).position == 1
+    with work() as uow:
+        assert registration.cancel(uow, boss, event.slug, a.email, reason="left early").was == "registered"
     assert doctor_clean(conn)
 
 
