@@ -401,6 +401,7 @@ class EventChanges:
     registration_closes: str | None = None
     capacity: int | None = None
     reason: str | None = None
+    allow_past: bool = False  # a new start in the past is refused without it
 
     def details(self) -> dict[str, str]:
         names = {

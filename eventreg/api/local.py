@@ -205,7 +205,7 @@ class LocalApi:
 
     def update_event(self, ref: str, changes: EventChanges, dry_run: bool = False) -> EventUpdate:
         with self._signed_in(dry_run=dry_run) as (uow, actor):
-            event = events.update(uow, actor, ref, changes.details(), changes.reason)
+            event = events.update(uow, actor, ref, changes.details(), changes.reason, changes.allow_past)
             capacity = None
             if changes.capacity is not None:
                 capacity = registration.change_capacity(uow, actor, ref, changes.capacity, changes.reason)

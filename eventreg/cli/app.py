@@ -168,7 +168,9 @@ def _database_error(exc: BaseException) -> tuple[str, int] | None:
 
     from eventreg.db.connection import first_line
 
-    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+    if isinstance(
+        exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn | psycopg.errors.UndefinedFunction
+    ):
         return "the database is not set up for this version: run eventreg db migrate", EXIT_UNAVAILABLE
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return "the database took too long and the statement was cancelled; nothing was changed", EXIT_DOMAIN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -32,10 +33,14 @@ AllowPast = Annotated[bool, typer.Option("--allow-past", help="Allow an event th
 
 
 def _ask_past(inv: Invocation, error: DomainError, allow_past: bool) -> bool:
-    """A refusal for a past start: ask in a terminal, else tell the user about --allow-past."""
+    """A refusal for a past start: ask in a terminal (a no changes nothing), else tell the
+    user about --allow-past (False: the caller raises the refusal)."""
     if allow_past or "starts in the past" not in error.message or not inv.prompt.can_ask:
         return False
-    return inv.prompt.confirm(f"{error.message.split(':')[0]}. Go ahead?", yes=False)
+    what = error.message.rsplit(": confirm", 1)[0]  # the time in it has colons of its own
+    if not inv.prompt.confirm(f"{what}. Go ahead?", yes=False):
+        raise DomainError("nothing was changed")
+    return True
 
 
 @command(app)
@@ -59,12 +64,12 @@ def create(
     """Create an event (a draft unless --publish); you become its organiser.
     Asks for missing values at a terminal.
 
-    Example: eventreg event create --title "Python Workshop" --capacity 40 --starts-at 2026-12-03T14:00 --publish
+    Example: eventreg event create --title "Python Workshop" --capacity 40 --starts-at 2030-03-04T14:00 --publish
     """
     draft = EventDraft(
         title=title if title is not None else inv.prompt.text("title", "--title"),
         capacity=capacity if capacity is not None else _int(inv.prompt.text("capacity", "--capacity"), "--capacity"),
-        starts_at=starts_at or inv.prompt.text("start (ISO 8601, e.g. 2026-12-03T14:00)", "--starts-at"),
+        starts_at=starts_at or inv.prompt.text("start (ISO 8601, e.g. 2030-03-04T14:00)", "--starts-at"),
         ends_at=ends_at,
         slug=slug,
         location=location,
@@ -115,14 +120,16 @@ def update(
     yes: Yes = False,
     dry_run: DryRun = False,
     as_json: Json = False,
+    allow_past: AllowPast = False,
 ) -> None:
     """Change an event's details or capacity (organisers and admins).
 
     Example: eventreg event update python-workshop --capacity 60 --reason "bigger room"
     """
     changes = EventChanges(
-        title, starts_at, ends_at, location, description, registration_opens, registration_closes, capacity, reason
-    )
+        title, starts_at, ends_at, location, description, registration_opens, registration_closes, capacity, reason,
+        allow_past,
+    )  # fmt: skip
     if not changes.details() and capacity is None:
         raise InvalidInput("nothing to change: give at least one option")
     api = inv.api()
@@ -132,7 +139,12 @@ def update(
             inv.out.message(f"{plan.title}: capacity goes down from {plan.capacity_from} to {plan.capacity_to}.")
             if not inv.prompt.confirm("Lower it?", yes):
                 raise DomainError("nothing was changed")
-    result = api.update_event(event, changes, dry_run=dry_run)
+    try:
+        result = api.update_event(event, changes, dry_run=dry_run)
+    except DomainError as refused:
+        if not _ask_past(inv, refused, allow_past):
+            raise
+        result = api.update_event(event, dataclasses.replace(changes, allow_past=True), dry_run=dry_run)
     if as_json:
         inv.out.json(result)
         return

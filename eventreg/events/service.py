@@ -25,6 +25,13 @@ from eventreg.users import service as users
 from eventreg.views import Event, Organiser, Page
 
 SCOPES = ("upcoming", "past", "all")
+# The option each time is given with, for errors: `event create` and `event update` alike.
+TIME_OPTIONS = {
+    "starts_at": "--starts-at",
+    "ends_at": "--ends-at",
+    "registration_opens_at": "--registration-opens",
+    "registration_closes_at": "--registration-closes",
+}
 
 
 def not_found(ref: str) -> NotFound:
@@ -158,8 +165,10 @@ def update(
     ref: str,
     changes: dict[str, str],
     reason: str | None = None,
+    allow_past: bool = False,
 ) -> Event:
-    """Change an event's details. Given only a new start, the end moves with it (same length)."""
+    """Change an event's details. Given only a new start, the end moves with it (same length);
+    a new start in the past is refused unless `allow_past`, as at create and publish."""
     reason = audit.clean_reason(reason)
     parsed: dict[str, Any] = {}
     for key, value in changes.items():
@@ -170,14 +179,16 @@ def update(
         elif key == "description":
             parsed[key] = rules.clean_description(value)
         elif key in repo.DETAILS:
-            parsed[key] = parse_time(value, "--" + key.removesuffix("_at").replace("_", "-"))
+            parsed[key] = parse_time(value, TIME_OPTIONS[key])
     locked = lock_managed(uow, actor, ref)
     event = locked.event
     if event.status == "cancelled":
         raise DomainError(f"{event.title} is cancelled and can no longer change")
     current = rules.Schedule(event.starts_at, event.ends_at, event.registration_opens_at, event.registration_closes_at)
-    if "starts_at" in parsed and "ends_at" not in parsed:
-        parsed["ends_at"] = current.moved_to(parsed["starts_at"]).ends_at
+    if "starts_at" in parsed:
+        _refuse_past(parsed["starts_at"], event.title, allow_past)
+        if "ends_at" not in parsed:
+            parsed["ends_at"] = current.moved_to(parsed["starts_at"]).ends_at
     rules.Schedule(**{**vars(current), **{k: v for k, v in parsed.items() if k in vars(current)}}).check()
     if not parsed:
         return event

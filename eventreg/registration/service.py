@@ -212,7 +212,7 @@ def checkin(uow: UnitOfWork, actor: Actor, ref: str, user_ref: str, undo: bool =
     user = users.find(uow, user_ref)
     row = repo.seat_for_checkin(uow.conn, event.id, user.id)
     if row is None:
-        raise DomainError(f"{user.email} is not registered for {event.title}")
+        raise NotFound(f"{user.email} is not registered for {event.title}")
     if undo and row["checked_in_at"] is None:
         raise DomainError(f"{user.email} is not checked in")
     if not undo and row["checked_in_at"] is not None:

@@ -61,7 +61,9 @@ def _database_error(exc: psycopg.Error) -> JSONResponse:
         return problem("invalid-input", 422, "a value is not valid for the database (out of range or malformed)")
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return problem("unavailable", 503, "the database took too long and the statement was cancelled")
-    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+    if isinstance(
+        exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn | psycopg.errors.UndefinedFunction
+    ):
         return problem("unavailable", 503, "the database is not set up for this version of the server")
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return problem("unavailable", 503, "lost the database connection; nothing was changed")

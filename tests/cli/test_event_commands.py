@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
+import pytest
+
+from eventreg.errors import DomainError
 from tests.conftest import Cli
 
 EVENT_KEYS = {
@@ -63,6 +67,40 @@ def test_an_event_in_the_past_needs_confirming(cli: Cli):
     assert allowed.exit_code == 0
     assert staff("event", "publish", "old").exit_code == 1
     assert staff("event", "publish", "old", "--allow-past").exit_code == 0
+    create(cli)  # moving an upcoming event into the past asks the same
+    moved = staff("event", "update", "python-workshop", "--starts-at", "2001-01-01T10:00")
+    assert moved.exit_code == 1 and "--allow-past" in moved.stderr
+    assert staff("event", "update", "python-workshop", "--starts-at", "2001-01-01T10:00", "--allow-past").exit_code == 0
+
+
+@pytest.mark.parametrize("answer", ["y\n", "n\n"])
+def test_the_past_start_question_shows_the_whole_time_and_a_no_changes_nothing(answer):
+    from types import SimpleNamespace
+
+    from eventreg.cli.event import _ask_past
+    from eventreg.cli.prompts import Prompter
+
+    class Keyboard(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = io.StringIO()
+    inv: Any = SimpleNamespace(prompt=Prompter(stdin=Keyboard(answer), stderr=screen))
+    refusal = DomainError("Old one starts in the past (2026-12-03 14:00 UTC): confirm, or pass --allow-past")
+    if answer.startswith("y"):
+        assert _ask_past(inv, refusal, allow_past=False) is True
+    else:
+        with pytest.raises(DomainError, match="^nothing was changed$"):
+            _ask_past(inv, refusal, allow_past=False)
+    assert screen.getvalue() == "Old one starts in the past (2026-12-03 14:00 UTC). Go ahead? [y/N] "
+
+
+def test_a_bad_time_names_the_option_it_came_with(cli: Cli):
+    create(cli)
+    staff = cli.as_role("staff")
+    for option in ("--starts-at", "--ends-at", "--registration-opens", "--registration-closes"):
+        bad = staff("event", "update", "python-workshop", option, "nope")
+        assert bad.exit_code == 2 and f"{option} must be" in bad.stderr, (option, bad.stderr)
 
 
 def test_student_day_register_waitlist_cancel(cli: Cli):

@@ -312,7 +312,7 @@ def test_checkin_needs_a_seat_and_can_be_taken_back(db, conn, work):
     for user in (a, b):
         with work() as uow:
             registration.register(uow, user, event.slug)
-    with pytest.raises(DomainError, match="not registered"), work() as uow:
+    with pytest.raises(NotFound, match="not registered"), work() as uow:
         registration.checkin(uow, boss, event.slug, b.email)
     with work() as uow:
         assert registration.checkin(uow, boss, event.slug, a.email).checked_in_at is not None

@@ -105,6 +105,18 @@ def test_a_value_the_database_refuses_is_invalid_input_not_a_500(server, templat
     assert_problem(response, 422, "invalid-input")
 
 
+def test_a_database_behind_this_version_says_so_locally_and_over_http(server, template, conn, cli):
+    """A migration rolled back (here: the seat function dropped) is "run eventreg db migrate",
+    exit 5 on the command line and 503 over HTTP, never a driver message or a 500."""
+    slug = event_by(server, template.tokens["staff"])
+    conn.execute("DROP FUNCTION eventreg_take_place(text, bigint, boolean)")
+    local = cli.as_role("student")("register", slug)
+    assert local.exit_code == 5 and "run eventreg db migrate" in local.stderr, local.stderr
+    doc = assert_problem(httpx.post(f"{server}/events/{slug}/registrations", headers=bearer(template, "student")),
+                         503, "unavailable")  # fmt: skip
+    assert doc["detail"] == "the database is not set up for this version of the server"
+
+
 def test_unknown_route_is_a_not_found_problem(server):
     assert_problem(httpx.get(f"{server}/no/such/route"), 404, "not-found")
     # no redirect to a slash-less twin: a trailing slash is another path
