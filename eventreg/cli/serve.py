@@ -101,8 +101,9 @@ def serve(
     low, high = LIMIT_CONCURRENCY_RANGE
     if not low <= limit_concurrency <= high:
         raise InvalidInput(f"--limit-concurrency must be between {low} and {high}, not {limit_concurrency}")
-    if not 0 <= port <= 65535:
-        raise InvalidInput(f"--port must be between 0 and 65535, not {port}")
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port must be between 1 and 65535, not {port}")
+    _check_can_listen(host, port)
     import uvicorn
 
     from eventreg.server.app import DATABASE_VARIABLE, POOL_VARIABLE, create_app
@@ -111,7 +112,7 @@ def serve(
     settings = inv.settings
     url = inv.database_url()
     settings.secret()  # no signing secret: stop now, not at the first sign-in
-    reason = not_ready(settings, url)
+    reason = not_ready(settings, url, public=False)
     if reason is not None:
         inv.out.message(f"Warning: not ready: {reason}")
     inv.out.message(
@@ -134,3 +135,20 @@ def serve(
     os.environ[POOL_VARIABLE] = str(pool_size)
     os.environ["EVENTREG_ENV"] = settings.env
     uvicorn.run("eventreg.server.app:from_environment", factory=True, workers=workers, **options)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind the address once before anything starts, so that a port in use or a host that is
+    not this machine's is one line and exit 5, not uvicorn's log after the start was announced."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InvalidInput(f"--host {host[:80]!r} is not an address of this machine ({exc})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -678,6 +678,20 @@ def test_serve_refuses_a_concurrency_limit_out_of_range(cli):
     assert "--limit-concurrency must be between 1 and 100000" in result.stderr
 
 
+def test_serve_on_a_port_in_use_or_a_foreign_host_is_one_line_before_anything_starts(cli):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli("serve", "--port", str(port))
+    assert busy.exit_code == errors.EXIT_UNAVAILABLE, busy.output
+    assert busy.stderr.splitlines() == [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert "serving" not in busy.output
+    foreign = cli("serve", "--host", "192.0.2.1", "--port", "8000")  # TEST-NET-1: never this machine's
+    assert foreign.exit_code == errors.EXIT_UNAVAILABLE and "cannot listen on 192.0.2.1:8000" in foreign.stderr
+    assert cli("serve", "--port", "0").exit_code == errors.EXIT_USAGE  # it would announce a port it does not use
+
+
 def _raw_request(base: str, head: bytes) -> int:
     """The status of the answer to a request sent as these bytes on a fresh connection."""
     host, port = base.removeprefix("http://").split(":")

@@ -30,13 +30,15 @@ def healthz() -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def not_ready(settings: Settings, database_url: str) -> str | None:
-    """Why the server cannot serve requests yet, or None: the migrations' status as `db status` reads it."""
+def not_ready(settings: Settings, database_url: str, *, public: bool = True) -> str | None:
+    """Why the server cannot serve requests yet, or None: the migrations' status as `db status`
+    reads it. `public` (what /readyz tells anyone): no host, port, role or database; the log has them."""
     runner = MigrationRunner(database_url, packaged_dir("migrations"), log_path(settings.home))
     try:
         states = runner.status()
     except EventregError as exc:
-        # Anyone may ask: the answer names no host, port, role or database; the log does.
+        if not public:
+            return f"the database is unreachable: {exc.message}"
         log.warning("readyz: %s", exc.message)
         return "the database is unreachable (the server's log says why)"
     if not any(s.state != "pending" for s in states):
