@@ -14,7 +14,7 @@ import os
 import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,12 +111,21 @@ class Invocation:
 
     # -- the server -------------------------------------------------------------------------
 
+    def client_home(self) -> Path:
+        """The folder of what decides where a password or token goes: the remembered server
+        and the token file. EVENTREG_HOME from the process environment, else the platform's
+        folder; never a .env's EVENTREG_HOME (`settings.home`), so a project folder cannot
+        plant a server that gets the password, nor collect the token (config.Settings.server)."""
+        raw = self.settings.environ.get("EVENTREG_HOME")
+        if raw:
+            return Path(raw).expanduser()
+        from eventreg.config import _default_home
+
+        return _default_home()
+
     def server_file(self) -> Path:
-        """Where `auth login --server` keeps the origin. Its folder comes from the process
-        environment only, so a project's .env cannot plant another server."""
-        environ = self.settings.environ
-        home = Path(environ["EVENTREG_HOME"]).expanduser() if environ.get("EVENTREG_HOME") else self.settings.home
-        return home / SERVER_FILE
+        """Where `auth login --server` keeps the origin (in `client_home`)."""
+        return self.client_home() / SERVER_FILE
 
     def server(self) -> Origin | None:
         """The server this client talks to: EVENTREG_SERVER, else the one `auth login --server`
@@ -162,7 +171,8 @@ class Invocation:
 
             origin = self.server()
             key = server_key(str(origin)) if origin is not None else database_key(self.database_url())
-            self._credentials = Credentials(self.settings, key)
+            # The token file lives under client_home, whatever EVENTREG_HOME a .env names.
+            self._credentials = Credentials(replace(self.settings, home=self.client_home()), key)
         return self._credentials
 
     def api(self) -> Api:

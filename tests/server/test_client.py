@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backends import fail
 
 from eventreg.api.origin import parse_origin
 from eventreg.api.remote import RemoteApi, _safe_csv
@@ -211,6 +213,32 @@ def test_a_dotenv_cannot_hand_the_client_a_token(env: Path, cli: Cli, template, 
     (tmp_path / ".env").write_text(f"EVENTREG_TOKEN={template.tokens['admin']}\n")
     status = cli.as_role(None)("auth", "status")
     assert status.exit_code == 3, status.output  # someone else's session planted in a folder is not used
+
+
+def test_a_dotenv_home_cannot_plant_the_server_that_gets_the_password_nor_keep_the_token(
+    env: Path, cli: Cli, tmp_path: Path, monkeypatch, odd
+):
+    """A project's .env names an EVENTREG_HOME whose `server` file points at a server of its
+    own (`insecure` too): the password must not go there, nor the token into that folder."""
+    planted = odd({})  # records whatever reaches it
+    home = tmp_path / "planted"
+    home.mkdir()
+    (home / "server").write_text(f"{planted.origin}\ninsecure\n")
+    (tmp_path / ".env").write_text(f"EVENTREG_HOME={home}\n")
+    monkeypatch.delenv("EVENTREG_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "platform"))  # the platform's folder, not the real one
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # no keyring: the token goes to the fallback file
+    try:
+        done = cli.as_role(None)("auth", "login", "--email", "student@example.edu", "--password-stdin",
+                                 input=f"{PASSWORD}\n")  # fmt: skip
+    finally:
+        keyring.set_keyring(previous)
+    assert planted.requests == [] and planted.connections == 0
+    assert done.exit_code == 0, done.output  # signed in on the database the environment names
+    assert not (home / "private").exists()  # the token is not left in the project's folder
+    tokens = list((tmp_path / "platform" / "eventreg" / "private" / "tokens").iterdir())
+    assert len(tokens) == 1 and str(tokens[0]) in done.stderr
 
 
 def test_db_commands_need_the_database_when_only_a_server_is_set(client_env: Path, cli: Cli, monkeypatch, db):
