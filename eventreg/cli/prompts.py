@@ -5,6 +5,10 @@ standard input (`--password-stdin`), a value from its option, and a confirmation
 from `--yes`, and the error says which. Secrets are never flag values, so they
 stay out of shell history and `ps`. What comes on standard input is capped and
 must be UTF-8.
+
+Every label and question is shown through `text.for_terminal`, here, because many
+hold text from elsewhere (a security question, an event's title, a server's message):
+a control or bidi character in them becomes a visible escape, whoever the caller is.
 """
 
 from __future__ import annotations
@@ -14,8 +18,15 @@ import sys
 from typing import TextIO
 
 from eventreg.errors import InvalidInput
+from eventreg.text import for_terminal
 
 MAX_STDIN_LINE = 4096
+
+
+def _shown(label: str) -> str:
+    """A label as the terminal gets it: escaped, then capitalised."""
+    safe = for_terminal(label)
+    return f"{safe[:1].upper()}{safe[1:]}"
 
 
 class Prompter:
@@ -50,15 +61,15 @@ class Prompter:
             return self.line(label)
         if not self.can_ask:
             raise InvalidInput(f"no terminal to ask for the {label}: pass --password-stdin")
-        first = getpass.getpass(f"{label[:1].upper()}{label[1:]}: ", stream=self.stderr)
-        if confirm and getpass.getpass(f"Repeat the {label}: ", stream=self.stderr) != first:
+        first = getpass.getpass(f"{_shown(label)}: ", stream=self.stderr)
+        if confirm and getpass.getpass(f"Repeat the {for_terminal(label)}: ", stream=self.stderr) != first:
             raise InvalidInput(f"the two {label}s differ")
         return first
 
     def text(self, label: str, option: str) -> str:
         if not self.can_ask:
             raise InvalidInput(f"missing option {option}")
-        self.stderr.write(f"{label[:1].upper()}{label[1:]}: ")
+        self.stderr.write(f"{_shown(label)}: ")
         self.stderr.flush()
         return self.line(label)
 
@@ -68,7 +79,7 @@ class Prompter:
             return True
         if not self.can_ask:
             raise InvalidInput(f"this changes data or affects others: pass {flag} to do it without a terminal")
-        self.stderr.write(f"{question} [y/N] ")
+        self.stderr.write(f"{for_terminal(question)} [y/N] ")
         self.stderr.flush()
         answer = self.stdin.readline(64)
         return answer.strip().lower() in ("y", "yes")
