@@ -5,6 +5,8 @@ number of rows:
 - a terminal gets tables that wrap long values and never cut or drop them;
 - a pipe or a file gets plain tab-separated lines with a header, for grep/cut/awk;
 - `--json` gets a JSON array (the stable keys of views.py), `--csv` CSV.
+JSON is written by `json_text` alone: it parses to exactly the data, but every
+character `text.UNSAFE` matches is a \\uXXXX escape, so it can never control a terminal.
 User text is never trusted: every character that could move the cursor, clear the
 screen or plant a link is shown as a visible escape (`text.for_terminal`), and
 Rich never reads markup in data. NO_COLOR (any value) means no escape codes at all.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -66,6 +69,25 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def json_text(value: Any, indent: int | None = None) -> str:
+    """JSON that parses to `value` and can never control a terminal: json.dumps escapes only
+    C0 controls, so C1 controls (U+009B reads as CSI), DEL, bidi and invisible characters
+    and lone surrogates become \\uXXXX escapes too (a surrogate pair above U+FFFF).
+    Other non-ASCII stays as it is, readable."""
+    return text.UNSAFE.sub(_json_escape, json.dumps(value, indent=indent, ensure_ascii=False))
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\n":  # json.dumps escapes every control inside a string: this one is indent's line break
+        return char
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 def csv_value(value: Any) -> str:
     """A value as CSV holds it: the same text as the COPY exports (db/export.py)."""
     if value is None:
@@ -113,7 +135,7 @@ class Output:
         print(text.for_terminal(line, keep_newlines=True), file=self.stdout, flush=True)
 
     def json(self, value: Any) -> None:
-        self.stdout.write(json.dumps(to_json(value), indent=2, ensure_ascii=False) + "\n")
+        self.stdout.write(json_text(to_json(value), indent=2) + "\n")
         self.stdout.flush()
 
     def details(self, pairs: Sequence[tuple[str, Any]], title: str | None = None) -> None:
@@ -296,7 +318,7 @@ def _write_json(out: Any, rows: Iterable[Any]) -> int:
     out.write("[")
     for row in rows:
         out.write(",\n  " if count else "\n  ")
-        out.write(json.dumps(to_json(row), ensure_ascii=False))
+        out.write(json_text(to_json(row)))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count

@@ -7,6 +7,7 @@ before the input rules refused such characters."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from eventreg import text
 from tests.conftest import PASSWORD, Cli
@@ -112,3 +115,37 @@ def test_a_hidden_prompt_shows_a_planted_security_question_escaped(cli: Cli, con
     assert code == 0 and "Created the account ana@example.edu" in shown, shown
     assert raw_controls(shown) == [], repr(shown)
     assert "Answer to: Talk\\x1b[2J" in shown and PASSWORD not in shown and "blue" not in shown
+
+
+# -- --json -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["event", "show", "nasty", "--json"],  # one value
+        ["event", "list", "--json"],  # a page
+        ["event", "list", "--all", "--json"],  # every page, streamed
+        ["event", "list", "--limit", "1", "--json"],
+    ],
+    ids=["show", "page", "all", "limit"],
+)
+def test_json_escapes_every_control_and_parses_to_the_stored_text(cli: Cli, conn, args: list[str]):
+    title = NASTY + KEPT
+    plant_event(conn, "nasty", title)
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert raw_controls(result.stdout) == [], repr(result.stdout)  # C1, DEL, bidi, tags: escaped too
+    assert "\\u009b31m" in result.stdout and "\\u202e" in result.stdout and "\\udb40\\udc41" in result.stdout
+    assert KEPT in result.stdout  # other non-ASCII stays readable
+    parsed = json.loads(result.stdout)
+    shown = parsed if isinstance(parsed, dict) else parsed[0]
+    assert shown["title"] == title  # exactly the stored text
+
+
+def test_json_to_a_file_is_escaped_the_same(cli: Cli, conn, tmp_path: Path):
+    plant_event(conn, "nasty", NASTY + KEPT)
+    target = tmp_path / "events.json"
+    assert cli("event", "list", "--all", "--json", "-o", str(target)).exit_code == 0
+    written = target.read_text(encoding="utf-8")
+    assert raw_controls(written) == [] and json.loads(written)[0]["title"] == NASTY + KEPT
