@@ -13,8 +13,12 @@ POST, PATCH, PUT or DELETE that may have reached the server never is, since the
 server may have done it: the error says so.
 
 Time. Every request has a deadline (EVENTREG_SERVER_TIMEOUT_S, 60 s by default)
-that covers connecting, sending and reading the whole answer; each socket wait
-gets only what is left of it, so a server that trickles bytes cannot stretch it.
+that covers connecting (each address tried, and the TLS handshake), sending, and
+reading the status line, the headers and the whole body; each socket wait gets
+only what is left of it: the connection is opened by `_open`, and an answer is
+read through `_TimedReader`, which sets the socket's timeout to what is left
+before every receive. So a server that trickles bytes (a header byte every
+second, a chunk size digit by digit) cannot stretch it.
 The two streams, an export read and an import sent, may take as long as they
 need while blocks keep moving: the deadline then applies to each block (and to
 the answer once an import's body is sent).
@@ -36,8 +40,10 @@ it is), so `--all --csv` through a server writes what it writes locally.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
+import functools
 import http.client
 import io
 import json
@@ -45,6 +51,7 @@ import re
 import select
 import socket
 import ssl
+import sys
 import time
 import types
 import typing
@@ -123,6 +130,98 @@ class _Deadline:
     def left(self) -> float:
         return self.ends - time.monotonic()
 
+    def restart(self) -> None:
+        """A new full period (a stream: the limit applies to each block)."""
+        self.ends = time.monotonic() + self.seconds
+
+    def wait(self) -> float:
+        """What a socket wait may take now; TimeoutError once nothing is left (a timeout
+        of 0 would make the socket non-blocking, not expire)."""
+        left = self.left()
+        if left <= 0:
+            raise TimeoutError("the deadline has passed")
+        return left
+
+
+def _open(host: str, port: int, deadline: _Deadline) -> socket.socket:
+    """socket.create_connection within the deadline: each address tried gets only what is
+    left (not the whole limit each), and the socket comes back with what is left, for the
+    TLS handshake that may follow."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(deadline.wait())
+            sock.connect(address)
+            sock.settimeout(deadline.wait())
+        except OSError as exc:
+            sock.close()
+            if deadline.left() <= 0:
+                raise TimeoutError("the deadline has passed while connecting") from None
+            error = exc
+            continue
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise error or OSError("the host name has no address")
+
+
+class _Connection(http.client.HTTPConnection):
+    """HTTP whose connecting keeps to the deadline of the request that opens it."""
+
+    deadline: _Deadline
+
+    def connect(self) -> None:
+        sys.audit("http.client.connect", self, self.host, self.port)
+        self.sock = _open(self.host, self.port, self.deadline)
+
+
+class _TLSConnection(http.client.HTTPSConnection, _Connection):
+    """HTTPS: HTTPSConnection.connect wraps what `_Connection.connect` opened (next in the
+    method order), and the handshake gets the socket's timeout: what is left of the deadline."""
+
+
+class _TimedReader(io.RawIOBase):
+    """The reading side of a socket where every receive waits only for what is left of the
+    deadline: a status line or header arriving a byte at a time cannot outlast it."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open until closed, as http.client expects
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        self._sock.settimeout(self._deadline.wait())
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _TimedResponse(http.client.HTTPResponse):
+    """An answer read through `_TimedReader`: status line, headers and body within the deadline."""
+
+    def __init__(
+        self, sock: socket.socket, debuglevel: int = 0, method: str | None = None, url: str | None = None, *,
+        deadline: _Deadline,
+    ) -> None:  # fmt: skip
+        super().__init__(sock, debuglevel, method, url)
+        self.fp.close()  # the plain reader http.client made (nothing read from it yet)
+        self.fp = io.BufferedReader(_TimedReader(sock, deadline))
+
+
+def _expect(conn: http.client.HTTPConnection, deadline: _Deadline) -> None:
+    """The next getresponse() reads its answer within `deadline`."""
+    conn.response_class = typing.cast(
+        type[http.client.HTTPResponse], functools.partial(_TimedResponse, deadline=deadline)
+    )
+
 
 class RemoteApi:
     def __init__(self, origin: Origin, token: TokenSource, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -145,13 +244,14 @@ class RemoteApi:
         if self._conn is not None and self._conn.sock is not None and not _dropped(self._conn.sock):
             return self._conn
         self.close()
-        conn: http.client.HTTPConnection
+        conn: _Connection
         if self.origin.scheme == "https":
-            conn = http.client.HTTPSConnection(
+            conn = _TLSConnection(
                 self.origin.host, self.origin.port, timeout=self._left(deadline), context=ssl.create_default_context()
             )
         else:
-            conn = http.client.HTTPConnection(self.origin.host, self.origin.port, timeout=self._left(deadline))
+            conn = _Connection(self.origin.host, self.origin.port, timeout=self._left(deadline))
+        conn.deadline = deadline
         try:
             conn.connect()
         except ssl.SSLCertVerificationError as exc:
@@ -215,6 +315,7 @@ class RemoteApi:
                 self._wait(deadline)
                 conn.request(method, target, body=payload, headers=headers)
                 self._wait(deadline)
+                _expect(conn, deadline)
                 response = conn.getresponse()
             except TimeoutError:
                 self.close()
@@ -595,6 +696,7 @@ class RemoteApi:
             sending = False
             deadline = _Deadline(self.timeout_s)  # the import itself runs now
             self._wait(deadline)
+            _expect(conn, deadline)
             response = conn.getresponse()
         except EventregError:
             self.close()  # the file could not be read: the server gets a broken body and imports nothing
@@ -610,7 +712,7 @@ class RemoteApi:
                     f"the connection to the server {self.origin} broke during the import ({_reason(exc)}); "
                     "it imports every row or none: list the users to see whether it was done"
                 ) from None
-            response = early
+            response, deadline = early
         _mark_served(conn)
         try:
             result: ImportReport = self._decode(ImportReport, self._answer(response, deadline))
@@ -619,12 +721,13 @@ class RemoteApi:
                 self.close()  # the server answered before the body ended: this connection is done
         return result
 
-    def _early_answer(self, conn: http.client.HTTPConnection) -> http.client.HTTPResponse | None:
-        """The answer a server sent before it stopped reading the body, if one arrived."""
+    def _early_answer(self, conn: http.client.HTTPConnection) -> tuple[http.client.HTTPResponse, _Deadline] | None:
+        """The answer a server sent before it stopped reading the body, if one arrived, and
+        the deadline it is read within (a refusal is short)."""
+        deadline = _Deadline(min(self.timeout_s, 5.0))
         try:
-            if conn.sock is not None:
-                conn.sock.settimeout(min(self.timeout_s, 5.0))
-            return conn.getresponse()
+            _expect(conn, deadline)
+            return conn.getresponse(), deadline
         except (OSError, http.client.HTTPException):
             return None
 
@@ -651,7 +754,7 @@ class RemoteApi:
                 if not block:
                     break
                 yield block
-                deadline = _Deadline(self.timeout_s)  # a long export is fine while rows keep coming
+                deadline.restart()  # a long export is fine while rows keep coming (the reader sees it)
             if response.length:
                 raise Unavailable(f"the export from the server {self.origin} broke off before its end")
             response.close()

@@ -8,7 +8,10 @@ real sockets, answering what each test needs (a redirect, an HTML page, nothing)
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -318,6 +321,81 @@ def test_a_slow_server_hits_the_deadline(client_env: Path, cli: Cli, monkeypatch
     monkeypatch.setenv("EVENTREG_SERVER_TIMEOUT_S", "0.3")
     result = cli("auth", "questions")
     assert result.exit_code == 5 and "did not answer within 0.3s" in result.stderr
+
+
+class Trickle:
+    """A TCP server on 127.0.0.1 that reads a request and answers `head` at once, then `drip`
+    a byte every `every` seconds, for as long as the test runs: each byte comes well within the
+    client's limit, the whole answer never."""
+
+    def __init__(self, head: bytes, drip: bytes, every: float = 0.2) -> None:
+        self.head, self.drip, self.every = head, drip, every
+        self.stopping = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.origin = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._answer, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                block = conn.recv(4096)
+                if not block:
+                    return
+                request += block
+            try:
+                conn.sendall(self.head)
+                while not self.stopping.wait(self.every):
+                    conn.sendall(self.drip)
+            except OSError:
+                return  # the client gave up and closed
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(10)
+        self.listener.close()
+
+
+@pytest.mark.parametrize(
+    "head, drip",
+    [
+        (b"", b"H"),  # the status line itself, a byte at a time
+        (b"HTTP/1.1 200 OK\r\nX-Padding: ", b"a"),  # one endless header
+        (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", b"0"),
+    ],
+    ids=["status-line", "headers", "chunk-size"],
+)
+def test_a_server_trickling_its_answer_cannot_outlast_the_deadline(head: bytes, drip: bytes, tmp_path: Path):
+    trickle = Trickle(head, drip)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTREG_", "DATABASE_URL"))}
+    environ.update(EVENTREG_SERVER=trickle.origin, EVENTREG_SERVER_TIMEOUT_S="1", EVENTREG_HOME=str(tmp_path / "h"),
+                   PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", NO_COLOR="1")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "eventreg", "event", "list"], cwd=tmp_path, env=environ,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=60)  # a bound for a stuck test, far above the 1 s limit
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the command was still waiting for the trickling server after 60 s")
+    finally:
+        trickle.stop()
+    assert proc.returncode == 5, err
+    assert f"the server {trickle.origin} did not answer within 1s" in err and out == ""
+    assert "Traceback" not in err
 
 
 def test_a_problem_never_shows_the_token(client_env: Path, cli: Cli, monkeypatch, odd, template):
