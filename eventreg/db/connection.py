@@ -9,6 +9,7 @@ EVENTREG_CONNECT_WAIT_S seconds, so a burst of commands queues instead of failin
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from typing import Any
@@ -88,14 +89,34 @@ def reset_session(conn: Any) -> None:
     conn.execute("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL")
 
 
-def describe(url: str) -> str:
-    """A database in words, never with its password: `database eventreg on host db:5432 as app`."""
+# What libpq takes from the environment for a part the connection string leaves out.
+_LIBPQ_ENVIRONMENT = {"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER"}
 
+
+def target(url: str) -> dict[str, str] | None:
+    """Where a connection string leads, as libpq resolves it (the string, then PGHOST, PGPORT,
+    PGDATABASE and PGUSER): host, port, dbname and user (possibly empty); None if unreadable."""
     try:
         parts = conninfo_to_dict(url)
     except Exception:
+        return None
+    found = {key: str(parts.get(key) or os.environ.get(env) or "") for key, env in _LIBPQ_ENVIRONMENT.items()}
+    found["host"] = found["host"].split(",")[0]
+    found["dbname"] = found["dbname"] or found["user"] or "?"
+    return found
+
+
+def where(parts: dict[str, str]) -> str:
+    host, port = parts["host"], parts["port"] or "5432"
+    if not host:
+        return f"the default socket, port {port}"
+    return f"socket {host}:{port}" if host.startswith("/") else f"host {host}:{port}"
+
+
+def describe(url: str) -> str:
+    """A database in words, never with its password: `database eventreg on host db:5432 as app`."""
+    parts = target(url)
+    if parts is None:
         return mask_url(url)
-    host = str(parts.get("host") or "localhost")
-    where = f"socket {host}" if host.startswith("/") else f"host {host}:{parts.get('port') or 5432}"
-    user = f" as {parts['user']}" if parts.get("user") else ""
-    return f"database {parts.get('dbname') or parts.get('user') or '?'} on {where}{user}"
+    user = f" as {parts['user']}" if parts["user"] else ""
+    return f"database {parts['dbname']} on {where(parts)}{user}"

@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict
-
 from eventreg import private
+from eventreg.db.connection import target, where
 
 LOG_NAME = "migration.history.json"
 
@@ -49,13 +48,10 @@ def log_path(home: Path) -> Path:
 
 def database_label(url: str) -> str:
     """Which database, in words and without credentials: `eventreg on host db:5432`."""
-    try:
-        parts = conninfo_to_dict(url)
-    except Exception:
+    parts = target(url)
+    if parts is None:
         return "an unreadable connection string"
-    host = str(parts.get("host") or "localhost")
-    where = f"socket {host}" if host.startswith("/") else f"host {host}"
-    return f"{parts.get('dbname') or parts.get('user') or '?'} on {where}:{parts.get('port') or 5432}"
+    return f"{parts['dbname']} on {where(parts)}"
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

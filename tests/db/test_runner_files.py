@@ -105,3 +105,22 @@ def test_a_no_transaction_file_with_a_do_block_and_two_statements_on_a_line_runs
     assert (
         scalar(bare_db, "SELECT count(*) FROM pg_class WHERE relname IN ('users_name_idx', 'users_created_idx')") == 2
     )
+
+
+def test_the_database_named_first_is_the_one_libpq_will_reach_environment_included(monkeypatch):
+    """`Database: ...` and the history log's label follow libpq: what the string leaves out
+    comes from PGHOST, PGPORT, PGDATABASE and PGUSER, and no host means its default socket."""
+    from eventreg.db.connection import describe
+    from eventreg.db.history_log import database_label
+
+    for name in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+        monkeypatch.delenv(name, raising=False)
+    assert (
+        describe("postgresql://app:secret@db.example:6432/events") == "database events on host db.example:6432 as app"
+    )
+    assert describe("postgresql://postgres@") == "database postgres on the default socket, port 5432 as postgres"
+    monkeypatch.setenv("PGHOST", "/tmp/operator/run")
+    monkeypatch.setenv("PGDATABASE", "t4")
+    assert describe("postgresql://postgres@") == "database t4 on socket /tmp/operator/run:5432 as postgres"
+    assert database_label("postgresql://postgres@") == "t4 on socket /tmp/operator/run:5432"
+    assert describe("postgresql://postgres@h2/other") == "database other on host h2:5432 as postgres"  # the string wins
