@@ -99,7 +99,9 @@ def email(value: str) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"  # not \\ue0041: that reads as U+E004 and a 1
 
 
 def for_terminal(value: str, *, keep_newlines: bool = False) -> str:

@@ -176,3 +176,9 @@ def test_injection_strings_are_stored_verbatim_and_harm_nothing(cli: Cli, conn):
     assert tables["n"] == 3
     assert conn.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == len(INJECTIONS)
     assert conn.execute("SELECT count(*) AS n FROM users WHERE role = 'admin'").fetchone()["n"] == 1
+
+
+def test_escapes_on_a_terminal_read_one_way():
+    from eventreg.text import for_terminal
+
+    assert for_terminal("a\x1bb\u202ec\U000e0041d") == "a\\x1bb\\u202ec\\U000e0041d"  # not \ue0041: U+E004 and a 1

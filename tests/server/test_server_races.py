@@ -232,10 +232,8 @@ def test_20_cancellations_racing_through_the_server_promote_the_first_20_waiting
     # ever free for a newcomer to take and each freed seat goes to the next in line.
     cancelled, joined = answers[:20], answers[20:]
     assert all(status == 200 and body["was"] == "registered" for status, body in cancelled), cancelled
-    assert all(len(body["promoted"]) == 1 for _, body in cancelled), cancelled  # one seat freed, one promoted
+    assert all(body["promoted"] == [] for _, body in cancelled), cancelled  # who got it is not theirs to know
     first_20 = [uid for uid, _, _ in waiting[:20]]
-    emails = {uid: email for uid, email, _ in waiting}
-    assert sorted(body["promoted"][0]["email"] for _, body in cancelled) == sorted(emails[u] for u in first_20)
     assert all(status == 201 and body["status"] == "waitlisted" for status, body in joined), joined
 
     promoted_in_order = [
