@@ -130,6 +130,11 @@ class Settings:
         return int(self.number("EVENTREG_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000))
 
     @property
+    def table_lock_wait_ms(self) -> int | None:
+        """How long a db runner's statement waits for a table lock (0: as long as it takes)."""
+        return int(self.number("EVENTREG_TABLE_LOCK_WAIT_MS", 10_000, 0, 3_600_000)) or None
+
+    @property
     def connect_wait_s(self) -> float:
         """How long a command retries when the server is out of connections."""
         return self.number("EVENTREG_CONNECT_WAIT_S", 10, 0, 300, whole=False)

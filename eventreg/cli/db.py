@@ -127,6 +127,7 @@ def _migration_runner(inv: Invocation, url: str, directory: Path | None, lock_ti
         lock_timeout=lock_timeout,
         report=_reporter(inv),
         env=inv.settings.env,
+        table_lock_wait_ms=inv.settings.table_lock_wait_ms,
     )
 
 
@@ -293,7 +294,13 @@ def new(
 def _seed_runner(inv: Invocation, url: str, directory: Path | None, lock_timeout: float = 60.0) -> SeedRunner:
     from eventreg.db.seeds import SeedRunner
 
-    return SeedRunner(url, directory or packaged_dir("seeders"), lock_timeout, report=_reporter(inv))
+    return SeedRunner(
+        url,
+        directory or packaged_dir("seeders"),
+        lock_timeout,
+        report=_reporter(inv),
+        table_lock_wait_ms=inv.settings.table_lock_wait_ms,
+    )
 
 
 def _show_undo(inv: Invocation, plan: UndoPlan) -> None:

@@ -97,6 +97,11 @@ def _message(exc: Any) -> str:
     diag = getattr(exc, "diag", None)
     primary = (diag.message_primary if diag else None) or first_line(exc)
     detail = diag.message_detail if diag else None
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        detail = (
+            "another session held a lock on what it changes for longer than EVENTREG_TABLE_LOCK_WAIT_MS; "
+            "run it again when that session is done"
+        )
     return f"{primary} ({detail})" if detail else primary
 
 

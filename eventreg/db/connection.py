@@ -35,12 +35,15 @@ def is_busy(exc: BaseException) -> bool:
     return sqlstate in ("53300", "57P03") or any(marker in str(exc) for marker in BUSY_MARKERS)
 
 
-def session_options(statement_timeout_ms: int | None) -> str:
-    """How every eventreg session starts (sent with the connection, no extra round trip): times
-    in UTC, and a statement timeout so a lock wait ends with an error, not a hang."""
+def session_options(statement_timeout_ms: int | None, lock_timeout_ms: int | None = None) -> str:
+    """How every eventreg session starts (sent with the connection, no extra round trip, and
+    what RESET ALL returns to): times in UTC, and a statement timeout so a lock wait ends with
+    an error, not a hang; the db runners, which have no statement timeout, a lock timeout."""
     options = "-c TimeZone=UTC"
     if statement_timeout_ms:
         options += f" -c statement_timeout={int(statement_timeout_ms)}"
+    if lock_timeout_ms:
+        options += f" -c lock_timeout={int(lock_timeout_ms)}"
     return options
 
 
@@ -49,6 +52,7 @@ def connect(
     *,
     autocommit: bool = False,
     statement_timeout_ms: int | None = None,
+    lock_timeout_ms: int | None = None,
     application_name: str = APPLICATION_NAME,
     wait_s: float = 10.0,
     row_factory: Any = None,
@@ -65,7 +69,7 @@ def connect(
                 row_factory=row_factory or dict_row,
                 application_name=application_name,
                 connect_timeout=10,
-                options=session_options(statement_timeout_ms),
+                options=session_options(statement_timeout_ms, lock_timeout_ms),
             )
         except psycopg.OperationalError as exc:
             if is_busy(exc) and time.monotonic() + delay < deadline:

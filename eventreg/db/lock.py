@@ -23,10 +23,15 @@ POLL_S = 0.1
 
 
 @contextmanager
-def locked_session(url: str, operation: str, timeout: float) -> Iterator[Any]:
-    """An autocommit connection that holds the tooling lock for as long as it is open."""
+def locked_session(url: str, operation: str, timeout: float, table_lock_wait_ms: int | None = None) -> Iterator[Any]:
+    """An autocommit connection that holds the tooling lock for as long as it is open. Its
+    statements wait at most `table_lock_wait_ms` for a table lock (lock_timeout; None: as
+    long as it takes): a migration queued behind a long read would stop every command that
+    touches the table behind it, so it gives up instead."""
     since = datetime.now(UTC).isoformat(timespec="seconds")
-    conn = connect(url, autocommit=True, application_name=f"eventreg {operation} since {since}")
+    conn = connect(
+        url, autocommit=True, application_name=f"eventreg {operation} since {since}", lock_timeout_ms=table_lock_wait_ms
+    )
     try:
         deadline = time.monotonic() + max(timeout, 0)
         while not _try_lock(conn):

@@ -75,12 +75,14 @@ class MigrationRunner:
         lock_timeout: float = 60.0,
         report: Report = _quiet,
         env: str | None = None,
+        table_lock_wait_ms: int | None = None,
     ) -> None:
         self.url = url
         self.up_dir = directory / "up"
         self.down_dir = directory / "down"
         self.log = log
         self.lock_timeout = lock_timeout
+        self.table_lock_wait_ms = table_lock_wait_ms
         self.report = report
         self.env = env
         self.database = database_label(url)
@@ -177,7 +179,7 @@ class MigrationRunner:
         allow_modified: bool = False,
         allow_out_of_order: bool = False,
     ) -> list[SqlFile]:
-        with locked_session(self.url, "migrate", self.lock_timeout) as conn:
+        with locked_session(self.url, "migrate", self.lock_timeout, self.table_lock_wait_ms) as conn:
             if not dry_run:
                 require_owner(conn, "db migrate")
                 self.check_log(conn)
@@ -216,7 +218,7 @@ class MigrationRunner:
         if steps is not None and steps < 1:
             raise InvalidInput("--steps must be 1 or more")
         target = version_number(to) if to is not None else None
-        with locked_session(self.url, "rollback", self.lock_timeout) as conn:
+        with locked_session(self.url, "rollback", self.lock_timeout, self.table_lock_wait_ms) as conn:
             if not dry_run:
                 require_owner(conn, "db rollback")
                 self.check_log(conn)

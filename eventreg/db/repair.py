@@ -57,7 +57,7 @@ def repair(
     confirm: Callable[[RepairPlan], bool] | None = None,
 ) -> RepairPlan:
     """Re-baseline changed files and clear failed entries (only `versions`, if given)."""
-    with locked_session(runner.url, "repair", runner.lock_timeout) as conn:
+    with locked_session(runner.url, "repair", runner.lock_timeout, runner.table_lock_wait_ms) as conn:
         if not dry_run:
             require_owner(conn, "db repair")
             runner.check_log(conn)

@@ -87,10 +87,18 @@ def tables_of(file: SqlFile) -> list[str]:
 
 
 class SeedRunner:
-    def __init__(self, url: str, directory: Path, lock_timeout: float = 60.0, report: Report = _quiet):
+    def __init__(
+        self,
+        url: str,
+        directory: Path,
+        lock_timeout: float = 60.0,
+        report: Report = _quiet,
+        table_lock_wait_ms: int | None = None,
+    ):
         self.url = url
         self.sql_dir = directory / "sql"
         self.lock_timeout = lock_timeout
+        self.table_lock_wait_ms = table_lock_wait_ms
         self.report = report
 
     # -- reading ---------------------------------------------------------------------
@@ -147,7 +155,7 @@ class SeedRunner:
     # -- seeding ---------------------------------------------------------------------
 
     def run(self, only: str | None = None) -> list[tuple[SqlFile, int]]:
-        with locked_session(self.url, "seed", self.lock_timeout) as conn:
+        with locked_session(self.url, "seed", self.lock_timeout, self.table_lock_wait_ms) as conn:
             require_owner(conn, "db seed")
             conn.execute(HISTORY_DDL)
             conn.execute(seed_rows.DDL)
@@ -248,7 +256,7 @@ class SeedRunner:
         confirm: Callable[[UndoPlan], bool] | None = None,
     ) -> UndoPlan | None:
         """Undo the latest batch (or the seed `only` names); None when there is nothing to undo."""
-        with locked_session(self.url, "seed undo", self.lock_timeout) as conn:
+        with locked_session(self.url, "seed undo", self.lock_timeout, self.table_lock_wait_ms) as conn:
             require_owner(conn, "db seed --undo")
             if not self._applied(conn):
                 return None

@@ -124,3 +124,22 @@ def test_the_database_named_first_is_the_one_libpq_will_reach_environment_includ
     assert describe("postgresql://postgres@") == "database t4 on socket /tmp/operator/run:5432 as postgres"
     assert database_label("postgresql://postgres@") == "t4 on socket /tmp/operator/run:5432"
     assert describe("postgresql://postgres@h2/other") == "database other on host h2:5432 as postgres"  # the string wins
+
+
+def test_a_migration_waits_for_a_table_lock_only_so_long_then_stops_having_changed_nothing(
+    bare_db, migrations, tmp_path
+):
+    """While a migration waits for a table's lock, every command touching the table queues
+    behind it: lock_timeout (EVENTREG_TABLE_LOCK_WAIT_MS) makes it give up instead."""
+    from eventreg.db.apply import MigrationFailed
+    from eventreg.db.connection import connect
+
+    write(migrations / "up" / f"{NEXT}_column.sql", "ALTER TABLE events ADD COLUMN room text;\n")
+    with connect(bare_db) as reader:  # a long report, reading events in an open transaction
+        reader.execute("SELECT count(*) FROM events")
+        with pytest.raises(MigrationFailed, match=r"lock timeout .*EVENTREG_TABLE_LOCK_WAIT_MS"):
+            runner(bare_db, migrations, tmp_path, table_lock_wait_ms=200).migrate()
+    assert applied_versions(bare_db) == SHIPPED
+    assert scalar(bare_db, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'room'") == 0
+    runner(bare_db, migrations, tmp_path, table_lock_wait_ms=200).migrate()  # the reader is gone: it runs
+    assert applied_versions(bare_db)[-1] == NEXT
