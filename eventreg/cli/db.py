@@ -280,13 +280,27 @@ def new(
     name: Annotated[str, typer.Argument(help="What the migration does, e.g. add_event_tags.")],
     migrations_dir: MigrationsDir = None,
 ) -> None:
-    """Create the next-numbered up and down migration files.
+    """Create the next-numbered up and down migration files in a folder of your own.
+
+    `db migrate` reads one folder, so a folder with no migrations yet starts as a copy of
+    the shipped ones; from then on, give it to every db command (or set EVENTREG_MIGRATIONS_DIR).
 
     Example: eventreg db new add_event_tags --migrations-dir ./migrations
     """
-    from eventreg.db.files import new_files
+    from eventreg.db.files import new_files, start_folder
 
-    up, down = new_files(migrations_dir or Path("migrations"), name)
+    if migrations_dir is None:
+        raise InvalidInput(
+            "db new needs --migrations-dir (or EVENTREG_MIGRATIONS_DIR): the shipped migrations are part of "
+            "the package, and a folder of your own starts as a copy of them"
+        )
+    copied = start_folder(migrations_dir, packaged_dir("migrations"))
+    if copied:
+        inv.out.message(
+            f"Copied the {copied} shipped migrations into {migrations_dir}; give that folder to every db command "
+            "from now on (--migrations-dir or EVENTREG_MIGRATIONS_DIR)."
+        )
+    up, down = new_files(migrations_dir, name)
     inv.out.data_line(str(up))
     inv.out.data_line(str(down))
 

@@ -108,6 +108,18 @@ def version_number(text: str, option: str = "--to") -> int:
     return int(match.group(1))
 
 
+def start_folder(directory: Path, shipped: Path) -> int:
+    """Copy the shipped up and down files into a folder that has no migrations yet; how many."""
+    up = directory / "up"
+    if up.is_dir() and discover(up):
+        return 0
+    for kind in ("up", "down"):
+        (directory / kind).mkdir(parents=True, exist_ok=True)
+        for file in discover(shipped / kind):
+            (directory / kind / file.name).write_bytes(file.path.read_bytes())
+    return len(discover(up))
+
+
 def new_files(directory: Path, name: str) -> tuple[Path, Path]:
     """The next-numbered pair of up and down files, with a line saying what to write in each."""
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

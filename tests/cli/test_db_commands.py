@@ -136,3 +136,24 @@ def test_repair_needs_yes_and_a_dry_run_changes_nothing(cli, fresh, migrations):
 def test_usage_errors_exit_2(cli):
     assert cli("db", "rollback", "--steps", "many").exit_code == 2
     assert cli("db", "seed", "--dry-run").exit_code == 2
+
+
+def test_db_new_starts_a_folder_of_ones_own_from_the_shipped_migrations(cli, fresh, tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTREG_MIGRATIONS_DIR", raising=False)
+    nowhere = cli("db", "new", "add_tags")
+    assert nowhere.exit_code == 2 and "db new needs --migrations-dir" in nowhere.stderr
+    folder = tmp_path / "mine"
+    made = cli("db", "new", "add tags", "--migrations-dir", str(folder))
+    assert made.exit_code == 0, made.output
+    following = f"{int(SHIPPED[-1]) + 1:04d}_add_tags.sql"
+    assert made.stdout.splitlines() == [str(folder / "up" / following), str(folder / "down" / following)]
+    assert f"Copied the {len(SHIPPED)} shipped migrations into {folder}" in made.stderr
+    unwritten = cli("db", "migrate", "--migrations-dir", str(folder))
+    assert unwritten.exit_code == 2 and f"{following} has no SQL statement" in unwritten.stderr
+    assert applied_versions(fresh) == []  # refused before anything ran
+    (folder / "up" / following).write_text("CREATE TABLE tags (tag text);\n")
+    (folder / "down" / following).write_text("DROP TABLE tags;\n")
+    assert cli("db", "migrate", "--migrations-dir", str(folder)).exit_code == 0
+    assert applied_versions(fresh) == [*SHIPPED, following[:4]]
+    again = cli("db", "new", "more", "--migrations-dir", str(folder))  # a started folder is not copied into
+    assert again.exit_code == 0 and "Copied" not in again.stderr
