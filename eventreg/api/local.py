@@ -114,13 +114,9 @@ class LocalApi:
             return auth.sign_up(uow, self.settings, email, name, password, answers, self._client)
 
     def login(self, email: str, password: str) -> Login:
-        previous = self._token()
-        with self._work() as uow:
-            login = auth.login(uow, self.settings, email, password, self._client)
-            self.user_id = login.user.id
-            if previous:
-                auth.revoke_token(uow, self.settings, previous)
-            return login
+        login = auth.login(self._work, self.settings, email, password, self._client, replaced=self._token())
+        self.user_id = login.user.id
+        return login
 
     def reset_questions(self, email: str) -> list[Question]:
         with self._work() as uow:

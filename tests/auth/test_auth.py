@@ -107,8 +107,7 @@ def test_parallel_guesses_never_exceed_the_limit(db, settings):
     def guess(n: int) -> str:
         barrier.wait()
         try:
-            with work(db) as uow:
-                auth.login(uow, settings, STUDENT, f"wrong-{n}-password")
+            auth.login(lambda: work(db), settings, STUDENT, f"wrong-{n}-password")
         except TooManyAttempts:
             return "refused"
         except NotLoggedIn:
@@ -119,8 +118,8 @@ def test_parallel_guesses_never_exceed_the_limit(db, settings):
     with ThreadPoolExecutor(24) as pool:
         outcomes = list(pool.map(guess, range(24)))
     assert outcomes.count("checked") == 5 and outcomes.count("refused") == 19
-    with pytest.raises(TooManyAttempts), work(db) as uow:
-        auth.login(uow, settings, STUDENT, PASSWORD)
+    with pytest.raises(TooManyAttempts):
+        auth.login(lambda: work(db), settings, STUDENT, PASSWORD)
 
 
 def test_after_the_limit_a_real_and_an_unknown_address_answer_alike(cli: Cli):

@@ -35,8 +35,7 @@ class SignIn(threading.Thread):
 
     def run(self) -> None:
         try:
-            with work(self.db) as uow:
-                self.outcome = auth.login(uow, self.settings, STUDENT, PASSWORD)
+            self.outcome = auth.login(lambda: work(self.db), self.settings, STUDENT, PASSWORD)
         except Exception as exc:  # reported by the test
             self.outcome = exc
 
@@ -105,3 +104,20 @@ def test_a_change_while_a_new_session_is_being_committed_ends_that_session(db, s
     with work(db) as uow, pytest.raises(NotLoggedIn):
         auth.authenticate(uow, settings, login.token)
     assert ended and ended[0] >= 1
+
+
+def test_a_sign_in_holds_no_connection_while_bcrypt_runs(db, settings, monkeypatch):
+    """bcrypt takes a while: between the unit of work that read the hash and the one that opens
+    the session, the sign-in holds no connection (on the server: none of its few pooled ones)."""
+    from tests.db.fixtures import scalar
+
+    checked, go = pause_sign_in_after(monkeypatch, passwords, "verify")
+    sign_in = SignIn(db, settings)
+    sign_in.start()
+    assert checked.wait(30)
+    others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    held = scalar(db, others)
+    go.set()
+    sign_in.join(30)
+    assert held == 0
+    assert not isinstance(sign_in.outcome, Exception), sign_in.outcome

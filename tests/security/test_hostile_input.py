@@ -155,8 +155,8 @@ def test_unpaired_surrogates_are_refused_not_a_crash(cli: Cli, db):
     from eventreg.config import load_settings
 
     for password in ("abc\ud800defghij", "long-enough\udfff"):
-        with support.work(db) as uow, pytest.raises(InvalidInput, match="valid Unicode"):
-            auth.login(uow, load_settings(), "student@example.edu", password)
+        with pytest.raises(InvalidInput, match="valid Unicode"):
+            auth.login(lambda: support.work(db), load_settings(), "student@example.edu", password)
 
 
 def test_injection_strings_are_stored_verbatim_and_harm_nothing(cli: Cli, conn):
