@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
+from eventreg.auth import tokens  # noqa: E402
+from eventreg.db.connection import connect  # noqa: E402
 from eventreg.db.uow import UnitOfWork, unit_of_work  # noqa: E402
 from tests import support  # noqa: E402
 
@@ -30,6 +33,26 @@ def server() -> Iterator[str]:
     durable settings (unlike the tests' throwaway one), in a temporary folder."""
     with support.server(BENCH_SERVER, fast=False) as url:
         yield url
+
+
+@dataclass
+class Student:
+    id: int
+    token: str
+
+
+def students(url: str, secret: str, count: int, prefix: str) -> list[Student]:
+    """`count` students, each signed in once: a token and its `sessions` row, as `auth login`
+    makes them (without its bcrypt, which is not what these benchmarks measure)."""
+    with connect(url, autocommit=True) as conn:
+        people = support.insert_users(conn, count, prefix=prefix)
+        minted = [tokens.issue(secret, p.id, "student", hours=4) for p in people]
+        conn.execute(
+            "INSERT INTO sessions (jti, user_id, expires_at)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[])",
+            ([c["jti"] for _, c in minted], [p.id for p in people], [c["exp"] for _, c in minted]),
+        )
+    return [Student(p.id, token) for p, (token, _) in zip(people, minted, strict=True)]
 
 
 def parts(url: str) -> dict[str, str]:

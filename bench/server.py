@@ -61,10 +61,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import parts, percentile, server
+from common import Student, parts, percentile, server, students
 
 from eventreg.api.local import LocalApi
-from eventreg.auth import tokens
 from eventreg.config import Settings
 from eventreg.db.connection import connect
 from tests import support
@@ -159,29 +158,10 @@ class Meter:
 
 
 @dataclass
-class Student:
-    id: int
-    token: str
-
-
-@dataclass
 class Workload:
     name: str
     plan: list[list[tuple[Student, str]]]  # per client: (student, event slug) per request
     warm: list[Student]  # per client: whom the untimed first request is made as
-
-
-def students(url: str, secret: str, count: int, prefix: str) -> list[Student]:
-    """`count` students, each signed in once: a token and its `sessions` row."""
-    with connect(url, autocommit=True) as conn:
-        people = support.insert_users(conn, count, prefix=prefix)
-        minted = [tokens.issue(secret, p.id, "student", hours=4) for p in people]
-        conn.execute(
-            "INSERT INTO sessions (jti, user_id, expires_at)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[])",
-            ([c["jti"] for _, c in minted], [p.id for p in people], [c["exp"] for _, c in minted]),
-        )
-    return [Student(p.id, token) for p, (token, _) in zip(people, minted, strict=True)]
 
 
 def events(url: str, count: int, capacity: int, title: str) -> list[str]:
