@@ -18,8 +18,9 @@ import psycopg
 
 from eventreg.db import migration_history as history
 from eventreg.db import sqltext
-from eventreg.db.connection import first_line, reset_session
+from eventreg.db.connection import between_statements, first_line, reset_session, runner_path
 from eventreg.db.files import SqlFile, line_at
+from eventreg.db.lock import still_held
 from eventreg.errors import DomainError, Unavailable
 
 # (operation, elapsed ms, statements done, error): how a stopped no-transaction file is logged
@@ -40,6 +41,7 @@ def run_file(conn: Any, file: SqlFile, operation: str, log_failure: LogFailure) 
         with conn.transaction():
             conn.execute(sql)
             reset_session(conn)
+            _require_lock(conn, file, "it was rolled back, nothing of it is applied")
             elapsed = _ms(started)
             _record(conn, file, operation, elapsed)
     except psycopg.Error as exc:
@@ -59,7 +61,12 @@ def run_file(conn: Any, file: SqlFile, operation: str, log_failure: LogFailure) 
 def _run_statements(conn: Any, file: SqlFile, operation: str, started: float, log_failure: LogFailure) -> int:
     """A no-transaction file: each statement on its own, progress recorded as it goes."""
     statements = sqltext.statements(file.text())
-    history.mark_running(conn, file, operation, len(statements))
+    path = runner_path(conn)
+    with between_statements(conn, path):
+        history.mark_running(conn, file, operation, len(statements))
+    # No lock timeout here: CREATE INDEX CONCURRENTLY waits for older snapshots by design, and
+    # stopped halfway it would leave an invalid index; reset_session restores the timeout.
+    conn.execute("SET lock_timeout = 0")
     for number, statement in enumerate(statements, start=1):
         try:
             conn.execute(statement.text)
@@ -67,7 +74,8 @@ def _run_statements(conn: Any, file: SqlFile, operation: str, started: float, lo
             line = _line(statement.text, exc, statement.line) or statement.line
             message = _message(exc)
             try:
-                history.mark_failed(conn, file.version, line, message)
+                with between_statements(conn, path):
+                    history.mark_failed(conn, file.version, line, message)
             except psycopg.Error:
                 pass  # the connection is gone: the entry stays, marked as interrupted
             log_failure(operation, _ms(started), number - 1, message)
@@ -77,13 +85,23 @@ def _run_statements(conn: Any, file: SqlFile, operation: str, started: float, lo
                 "it stay applied. Fix the database by hand (`eventreg db doctor` lists invalid indexes), "
                 "then run `eventreg db repair`; migrate and rollback refuse until then"
             ) from exc
-        history.mark_progress(conn, file.version, number)
+        with between_statements(conn, path):
+            history.mark_progress(conn, file.version, number)
     elapsed = _ms(started)
     with conn.transaction():
         reset_session(conn)
+        _require_lock(conn, file, "its statements ran and stay applied, but it is not recorded as applied")
         _record(conn, file, operation, elapsed)
         history.clear_failure(conn, file.version)
     return elapsed
+
+
+def _require_lock(conn: Any, file: SqlFile, outcome: str) -> None:
+    if not still_held(conn):
+        raise MigrationFailed(
+            f"{file.name} released the migration lock (pg_advisory_unlock...), so another run could start beside "
+            f"this one; {outcome}. Take the unlock out of the file, then run again"
+        )
 
 
 def _record(conn: Any, file: SqlFile, operation: str, elapsed: int) -> None:

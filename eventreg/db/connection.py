@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -39,7 +41,7 @@ def session_options(statement_timeout_ms: int | None, lock_timeout_ms: int | Non
     """How every eventreg session starts (sent with the connection, no extra round trip, and
     what RESET ALL returns to): times in UTC, and a statement timeout so a lock wait ends with
     an error, not a hang; the db runners, which have no statement timeout, a lock timeout."""
-    options = "-c TimeZone=UTC"
+    options = "-c TimeZone=UTC -c standard_conforming_strings=on"  # how the db runners read files (sqltext)
     if statement_timeout_ms:
         options += f" -c statement_timeout={int(statement_timeout_ms)}"
     if lock_timeout_ms:
@@ -85,12 +87,36 @@ def connect(
             ) from None
 
 
-def reset_session(conn: Any) -> None:
+def reset_session(conn: Any, *, drop_temp: bool = True) -> None:
     """Undo what a migration or seed file set for the session (search_path, role,
-    session_replication_role...), so it cannot change where the next file's tables land, or
-    what the runner's own history rows do. Inside the file's transaction, it commits with it.
+    session_replication_role...) and, with `drop_temp`, the temporary tables it made, so it
+    cannot change where the next file's tables land or what the runner's own history rows
+    do; for the rest of the transaction, temporary tables come last in the search path, so
+    none can stand in for a history table. Inside the file's transaction, it commits with it.
     Not DISCARD ALL: that would also let go of the runner's advisory lock."""
     conn.execute("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL")
+    if drop_temp:
+        conn.execute("DISCARD TEMP")
+    conn.execute(RUNNER_PATH, (conn.execute("SHOW search_path").fetchone()["search_path"] + ", pg_temp",))
+
+
+RUNNER_PATH = "SELECT set_config('search_path', %s, true)"
+
+
+@contextmanager
+def between_statements(conn: Any, path: str) -> Iterator[None]:
+    """The runner's own writes between the statements of a no-transaction file: in a
+    transaction of their own, on the search path the session started with (`path`, temporary
+    tables last) and its own role, whatever the file has set for its later statements."""
+    with conn.transaction():
+        conn.execute("SET LOCAL ROLE NONE")
+        conn.execute(RUNNER_PATH, (path,))
+        yield
+
+
+def runner_path(conn: Any) -> str:
+    """The session's search path, temporary tables last: for between_statements."""
+    return str(conn.execute("SHOW search_path").fetchone()["search_path"]) + ", pg_temp"
 
 
 # What libpq takes from the environment for a part the connection string leaves out.

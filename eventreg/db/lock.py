@@ -43,6 +43,17 @@ def locked_session(url: str, operation: str, timeout: float, table_lock_wait_ms:
         conn.close()  # ends the session, which releases the lock
 
 
+def still_held(conn: Any) -> bool:
+    """Whether this session still holds the tooling lock: a file can release it
+    (pg_advisory_unlock_all) and let a second run start beside this one."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+        " AND classid = %s AND objid = %s AND objsubid = 2",
+        (LOCK_CLASS, LOCK_OBJECT),
+    ).fetchone()
+    return bool(row and row["n"])
+
+
 def _try_lock(conn: Any) -> bool:
     row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS got", (LOCK_CLASS, LOCK_OBJECT)).fetchone()
     return bool(row and row["got"])

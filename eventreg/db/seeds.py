@@ -29,7 +29,7 @@ from eventreg.db import seed_rows, sqltext
 from eventreg.db.connection import connect, first_line, reset_session
 from eventreg.db.doctor import violations
 from eventreg.db.files import SqlFile, discover, os_user
-from eventreg.db.lock import locked_session
+from eventreg.db.lock import locked_session, still_held
 from eventreg.db.privileges import require_owner
 from eventreg.errors import DomainError, NotFound
 
@@ -210,7 +210,9 @@ class SeedRunner:
             targets.append(target)
         before = [seed_rows.snapshot(conn, t, slot * 100 + i) for i, t in enumerate(targets)]
         conn.execute(file.text())
-        reset_session(conn)
+        reset_session(conn, drop_temp=False)  # the batch's own snapshots are temporary tables
+        if not still_held(conn):
+            raise SeedFailed(f"{file.name} released the seed lock (pg_advisory_unlock...); nothing was seeded")
         conn.execute(
             "INSERT INTO seed_history (name, batch_id, checksum, row_count, table_oid, rows_recorded)"
             " VALUES (%s, %s, %s, 0, %s, true)",

@@ -143,3 +143,90 @@ def test_a_migration_waits_for_a_table_lock_only_so_long_then_stops_having_chang
     assert scalar(bare_db, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'room'") == 0
     runner(bare_db, migrations, tmp_path, table_lock_wait_ms=200).migrate()  # the reader is gone: it runs
     assert applied_versions(bare_db)[-1] == NEXT
+
+
+def test_a_temporary_table_named_like_the_history_cannot_hide_it(bare_db, migrations, seeders, tmp_path):
+    write(
+        migrations / "up" / f"{NEXT}_shadow.sql",
+        "CREATE TEMP TABLE schema_migrations (LIKE public.schema_migrations INCLUDING ALL);\n"
+        "CREATE TABLE t_shadow (id int);\n",
+    )
+    write(migrations / "up" / f"{AFTER}_after.sql", "CREATE TABLE t_after (id int);\n")
+    runner(bare_db, migrations, tmp_path).migrate()
+    assert applied_versions(bare_db)[-2:] == [NEXT, AFTER]  # recorded in the real table, both
+    users = seeders / "sql" / "0001_users.sql"
+    text = users.read_text()
+    at = text.index("INSERT")
+    write(users, text[:at] + "CREATE TEMP TABLE seed_history (LIKE public.seed_history INCLUDING ALL);\n" + text[at:])
+    SeedRunner(bare_db, seeders).run()
+    assert scalar(bare_db, "SELECT count(*) FROM seed_history") == 4
+
+
+def test_a_no_transaction_file_that_sets_its_search_path_is_still_recorded_right(bare_db, migrations, tmp_path):
+    write(
+        migrations / "up" / f"{NEXT}_reporting.sql",
+        "-- eventreg:no-transaction\nCREATE SCHEMA reporting;\nSET search_path = reporting;\n"
+        "CREATE TABLE daily (id int);\nCREATE INDEX CONCURRENTLY daily_id ON daily (id);\n",
+    )
+    runner(bare_db, migrations, tmp_path).migrate()
+    assert applied_versions(bare_db)[-1] == NEXT
+    assert scalar(bare_db, "SELECT to_regclass('reporting.daily_id')::text") == "reporting.daily_id"
+    assert scalar(bare_db, "SELECT count(*) FROM schema_migration_failures") == 0
+
+
+def test_a_file_that_releases_the_runner_lock_is_stopped(bare_db, migrations, seeders, tmp_path):
+    write(
+        migrations / "up" / f"{NEXT}_unlock.sql", "SELECT pg_advisory_unlock_all();\nCREATE TABLE t_unlock (id int);\n"
+    )
+    from eventreg.db.apply import MigrationFailed
+    from eventreg.db.seeds import SeedFailed
+
+    with pytest.raises(MigrationFailed, match=rf"{NEXT}_unlock.sql released the migration lock"):
+        runner(bare_db, migrations, tmp_path).migrate()
+    assert applied_versions(bare_db) == SHIPPED
+    assert scalar(bare_db, "SELECT to_regclass('t_unlock')") is None
+    events = seeders / "sql" / "0003_events.sql"
+    write(events, events.read_text() + "\nSELECT pg_advisory_unlock_all();\n")
+    with pytest.raises(SeedFailed, match="released the seed lock"):
+        SeedRunner(bare_db, seeders).run()
+    assert scalar(bare_db, "SELECT count(*) FROM users") == 0
+
+
+def test_an_index_built_concurrently_waits_for_old_snapshots_past_the_table_lock_wait(bare_db, migrations, tmp_path):
+    """CREATE INDEX CONCURRENTLY waits for every older snapshot; stopped by the lock timeout it
+    would leave an invalid index, so no-transaction files run without one."""
+    import threading
+
+    from eventreg.db.connection import connect
+    from tests.support import poll
+
+    write(
+        migrations / "up" / f"{NEXT}_title.sql",
+        "-- eventreg:no-transaction\nCREATE INDEX CONCURRENTLY events_title_idx ON events (title);\n",
+    )
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            runner(bare_db, migrations, tmp_path, table_lock_wait_ms=200).migrate()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    with connect(bare_db) as reader:  # a long report holding a snapshot
+        reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM users")
+        building = threading.Thread(target=migrate)
+        building.start()
+        waited = (
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%'"
+            " AND wait_event_type = 'Lock' AND clock_timestamp() - query_start > interval '1 second'"
+        )
+
+        def still_waiting_past_the_lock_wait() -> bool | None:
+            assert building.is_alive(), errors  # without the fix it gives up after 200 ms
+            return True if scalar(bare_db, waited) else None
+
+        poll(still_waiting_past_the_lock_wait, "the index build waiting for the report for a second")
+    building.join(60)
+    assert errors == []
+    assert scalar(bare_db, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'events_title_idx'::regclass") is True

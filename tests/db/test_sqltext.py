@@ -54,6 +54,13 @@ def test_each_statement_knows_its_line_and_two_on_one_line_are_two():
         "SAVEPOINT s; SELECT 1; RELEASE SAVEPOINT s;",
         "PREPARE TRANSACTION 'x';",
         "/* c */ Begin ; SELECT 1;",
+        # what a reviewer got past the first version: tags and names with characters above U+FFFF,
+        # and the words begin and atomic side by side outside a function
+        "CREATE TABLE leaked (id int);\nSELECT $\U0001f600$ $$ $\U0001f600$;\nCOMMIT;\n"
+        "SELECT $\U0001f600$ $$ $\U0001f600$;",
+        "SELECT 1 AS x\U0001f600$$; COMMIT; SELECT 1 AS y\U0001f600$$;",
+        "CREATE TABLE t (begin int, atomic int); SELECT begin, atomic FROM t; COMMIT; SELECT 1;",
+        "SELECT begin atomic FROM t; COMMIT;",
     ],
 )
 def test_a_file_that_controls_transactions_is_refused_naming_the_line(sql):
@@ -78,4 +85,20 @@ def test_bodies_strings_comments_and_names_are_not_transaction_control(sql):
 @pytest.mark.parametrize("sql", ["", "-- 0012_x.sql: describe the change here\n", "/* nothing */\n\n"])
 def test_a_file_with_no_statement_is_refused(sql):
     with pytest.raises(InvalidInput, match="0012_x.sql has no SQL statement"):
+        check_runnable("0012_x.sql", sql)
+
+
+def test_semicolons_inside_parentheses_do_not_split_a_rule():
+    sql = (
+        "CREATE RULE fanout AS ON INSERT TO note_in DO ALSO "
+        "(INSERT INTO note_a VALUES (NEW.id); INSERT INTO note_b VALUES (NEW.id));\nSELECT 1;"
+    )
+    assert len(statements(sql)) == 2
+
+
+@pytest.mark.parametrize(
+    "sql", ["SET standard_conforming_strings = off;", "set session standard_conforming_strings to off;"]
+)
+def test_a_file_that_changes_how_strings_are_read_is_refused(sql):
+    with pytest.raises(InvalidInput, match="standard_conforming_strings changes how the rest of the file is read"):
         check_runnable("0012_x.sql", sql)
