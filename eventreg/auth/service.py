@@ -84,7 +84,7 @@ def _count_attempt(uow: UnitOfWork, settings: Settings, path: str, email: str, c
         if client_attempts > MAX_CLIENT_ATTEMPTS:
             client_over, window_ends = True, max(window_ends, client_ends)
     uow.commit()  # the count stands whatever happens next
-    if account_over:  # as slow as a real check, so a held account is timed like any other
+    if account_over and not client_over:  # as slow as a real check: a held account is timed like any other
         passwords.verify("-", None, settings.bcrypt_rounds)
     if account_over or client_over:  # an address over its own limit learns nothing of accounts: no bcrypt
         _too_many(window_ends)

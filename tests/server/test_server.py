@@ -487,6 +487,26 @@ def test_sign_ups_hash_nothing_until_they_can_succeed_and_one_address_gets_a_bou
         .fetchone()["n"] == 0  # fmt: skip
 
 
+def test_an_address_over_its_limit_costs_no_bcrypt_even_for_an_account_over_its_own(server, conn, monkeypatch):
+    """A reviewer, out of attempts, kept naming one held account: each 429 still cost a dummy
+    bcrypt. Over its own limit, an address learns nothing of accounts either way: no bcrypt."""
+    from eventreg import passwords
+    from eventreg.auth.service import MAX_ATTEMPTS, MAX_CLIENT_ATTEMPTS
+
+    checked: list[int] = []
+    real = passwords.verify
+    monkeypatch.setattr(passwords, "verify", lambda *a, **k: checked.append(1) or real(*a, **k))
+    conn.execute(
+        "INSERT INTO auth_throttle (path, subject, attempts, window_started_at) VALUES"
+        " ('login', 'student@example.edu', %s, clock_timestamp()), ('client', '127.0.0.1', %s, clock_timestamp())",
+        (MAX_ATTEMPTS, MAX_CLIENT_ATTEMPTS),
+    )
+    for _ in range(3):
+        response = httpx.post(f"{server}/auth/login", json={"email": "student@example.edu", "password": "wrong-pass"})
+        assert_problem(response, 429, "denied")
+    assert checked == []
+
+
 # -- concurrency ------------------------------------------------------------------------------------------
 
 
