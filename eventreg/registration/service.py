@@ -101,6 +101,8 @@ def _give_up(
         raise NotFound(f"{whose} not {where} {given.title}")
     if given.outcome == "started":
         raise DomainError(f"{given.title} has already started: your seat can no longer be cancelled")
+    if given.outcome == "checked-in":
+        raise DomainError(f"you were checked in at {given.title}: only its organisers can cancel your seat now")
     if not given.promoted or (user_ref is not None or _manages(uow, actor, str(given.slug))):
         return given, email, users.people(uow, given.promoted)
     return given, email, []  # who got the seat is for its organisers, not for whoever gave it up

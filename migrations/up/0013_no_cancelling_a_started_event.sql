@@ -1,6 +1,6 @@
 -- A registered person can no longer cancel their own seat once the event has started
--- (the outcome 'started'): cancelling then erased their check-in and the attendance
--- figures with it. Organisers removing someone are not limited. A promotion's reason
+-- (the outcome 'started') or once they were checked in ('checked-in'): cancelling then
+-- erased their check-in and the attendance figures with it. Organisers removing someone are not limited. A promotion's reason
 -- reads 'seat freed by a cancellation' (was 'seat freed by cancelled'). The rest of the
 -- function is as in 0011.
 CREATE OR REPLACE FUNCTION eventreg_give_up_place(
@@ -32,11 +32,16 @@ BEGIN
         RETURN QUERY SELECT 'none', NULL::integer, lucky, e.slug, e.title;
         RETURN;
     END IF;
-    -- Once the event has started, a seat is history (and may carry a check-in): its holder
-    -- can no longer give it up; its organisers still can ('removed').
-    IF held.status = 'registered' AND p_action = 'cancelled' AND e.starts_at <= clock_timestamp() THEN
-        RETURN QUERY SELECT 'started', NULL::integer, lucky, e.slug, e.title;
-        RETURN;
+    -- Once the event has started, or its holder was checked in, a seat is history: its
+    -- holder can no longer give it up; its organisers still can ('removed').
+    IF held.status = 'registered' AND p_action = 'cancelled' THEN
+        IF e.starts_at <= clock_timestamp() THEN
+            RETURN QUERY SELECT 'started', NULL::integer, lucky, e.slug, e.title;
+            RETURN;
+        ELSIF held.checked_in_at IS NOT NULL THEN
+            RETURN QUERY SELECT 'checked-in', NULL::integer, lucky, e.slug, e.title;
+            RETURN;
+        END IF;
     END IF;
     IF held.status = 'waitlisted' THEN
         SELECT count(*) INTO ahead FROM registrations r

@@ -95,6 +95,10 @@ def test_once_the_event_has_started_a_seat_stays_with_its_check_in_unless_an_org
     assert held == {"status": "registered", "present": True}
     with work() as uow:  # leaving the line is still one's own business
         assert registration.leave_waitlist(uow, b, event.slug).position == 1
+    conn.execute("UPDATE events SET starts_at = now() + interval '1 hour', ends_at = now() + interval '2 hours'"
+                 " WHERE id = %s", (event.id,))  # fmt: skip
+    with pytest.raises(DomainError, match="you were checked in at"), work() as uow:  # doors open early
+        registration.cancel(uow, a, event.slug)
     with work() as uow:
         assert registration.cancel(uow, boss, event.slug, a.email, reason="left early").was == "registered"
     assert doctor_clean(conn)
@@ -294,12 +298,12 @@ def test_every_change_is_in_the_history_in_the_order_it_happened(db, conn, work)
             registration.register(uow, user, event.slug)
     with work() as uow:
         registration.checkin(uow, boss, event.slug, a.email)
-    with work() as uow:
-        registration.cancel(uow, a, event.slug)
+    with work() as uow:  # checked in: only an organiser can take the seat back
+        registration.cancel(uow, boss, event.slug, a.email, reason="left early")
     with work() as uow:
         page = registration.history(uow, boss, event.slug, None, 50)
     assert [h.action for h in page.items] == [
-        "event.created", "registered", "waitlisted", "checked_in", "cancelled", "promoted",
+        "event.created", "registered", "waitlisted", "checked_in", "removed", "promoted",
     ]  # fmt: skip
     times = [h.at for h in page.items]
     assert times == sorted(times)
