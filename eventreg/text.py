@@ -48,6 +48,10 @@ _JOINERS = "\u200c\u200d"
 _BLANK_LETTERS = "\u034f\u115f\u1160\u3164\uffa0"
 
 
+def _invisible(char: str) -> bool:
+    return char in _BLANK_LETTERS or (unicodedata.category(char) == "Cf" and char not in _JOINERS)
+
+
 def _unsafe(text: str, pattern: re.Pattern[str]) -> str | None:
     """The first character of `text` that input refuses, or None."""
     bad = pattern.search(text)
@@ -55,10 +59,7 @@ def _unsafe(text: str, pattern: re.Pattern[str]) -> str | None:
         return bad.group()
     if text.isascii():
         return None
-    for char in text:
-        if char in _BLANK_LETTERS or (unicodedata.category(char) == "Cf" and char not in _JOINERS):
-            return char
-    return None
+    return next((char for char in text if _invisible(char)), None)
 
 
 def _describe(char: str) -> str:
@@ -99,16 +100,23 @@ def email(value: str) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"  # not \\ue0041: that reads as U+E004 and a 1
+    return f"\\x{code:02x}" if code <= 0xFF else _escape_char(match.group())  # \\U000e0041, never \\ue0041
 
 
 def for_terminal(value: str, *, keep_newlines: bool = False) -> str:
-    """What is safe to print: every unsafe character becomes a visible escape."""
+    """What is safe to print: every character input refuses becomes a visible escape (the
+    invisible ones too, so an old row's "Ad<U+1D173>min" does not pass for "Admin")."""
     if keep_newlines:
-        return "\n".join(UNSAFE.sub(_escape, part) for part in value.split("\n"))
-    return UNSAFE.sub(_escape, value)
+        return "\n".join(for_terminal(part) for part in value.split("\n"))
+    shown = UNSAFE.sub(_escape, value)
+    if shown.isascii():
+        return shown
+    return "".join(_escape_char(char) if _invisible(char) else char for char in shown)
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 # Characters a CSV cell never carries (they become U+FFFD), in SQL's translate() and here alike.

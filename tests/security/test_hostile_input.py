@@ -182,3 +182,8 @@ def test_escapes_on_a_terminal_read_one_way():
     from eventreg.text import for_terminal
 
     assert for_terminal("a\x1bb\u202ec\U000e0041d") == "a\\x1bb\\u202ec\\U000e0041d"  # not \ue0041: U+E004 and a 1
+    # what input refuses as invisible is shown too, for rows written before the rule
+    assert for_terminal("Ad\U0001d173min \u3164\u034f\u0600") == "Ad\\U0001d173min \\u3164\\u034f\\u0600"
+    assert for_terminal("Sam \U0001f468\u200d\U0001f469 \u0645\u06cc\u200c\u062e") == (
+        "Sam \U0001f468\u200d\U0001f469 \u0645\u06cc\u200c\u062e"
+    )  # joiners stay
