@@ -110,9 +110,11 @@ def version_number(text: str, option: str = "--to") -> int:
 
 def start_folder(directory: Path, shipped: Path) -> int:
     """Copy the shipped up and down files into a folder that has no migrations yet; how many."""
-    up = directory / "up"
+    up, down = directory / "up", directory / "down"
     if up.is_dir() and discover(up):
         return 0
+    if down.is_dir() and discover(down):  # never copy over files someone wrote
+        raise InvalidInput(f"{down} has migrations but {up} has none: put the up files back first")
     for kind in ("up", "down"):
         (directory / kind).mkdir(parents=True, exist_ok=True)
         for file in discover(shipped / kind):

@@ -157,3 +157,9 @@ def test_db_new_starts_a_folder_of_ones_own_from_the_shipped_migrations(cli, fre
     assert applied_versions(fresh) == [*SHIPPED, following[:4]]
     again = cli("db", "new", "more", "--migrations-dir", str(folder))  # a started folder is not copied into
     assert again.exit_code == 0 and "Copied" not in again.stderr
+    half = tmp_path / "half"  # down files of one's own, no up files: nothing is overwritten
+    (half / "down").mkdir(parents=True)
+    (half / "down" / "0001_create_users_table.sql").write_text("-- my own undo\nDROP TABLE users;\n")
+    refused = cli("db", "new", "x", "--migrations-dir", str(half))
+    assert refused.exit_code == 2 and "put the up files back first" in refused.stderr
+    assert (half / "down" / "0001_create_users_table.sql").read_text().startswith("-- my own undo")
