@@ -40,6 +40,7 @@ class Odd:
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Authorization
         self.connections = 0
         self.closed = 0  # connections the server has shut
+        self.errors = 0  # requests whose handling broke off (the client went away)
         self.release = threading.Event()  # what a slow answer waits for
         odd = self
 
@@ -64,6 +65,12 @@ class Odd:
             def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
                 super().shutdown_request(request)
                 odd.closed += 1
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                # A client that gives up mid-answer breaks the pipe here. socketserver would print
+                # that traceback to sys.stderr, which is the in-process command's captured stderr
+                # while it runs: the command would seem to have shown a traceback.
+                odd.errors += 1
 
         self.httpd = Httpd(("127.0.0.1", 0), Serve)
         self.httpd.daemon_threads = True
